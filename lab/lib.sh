@@ -1,0 +1,48 @@
+# Shared helpers for the lab scripts. Source it; do not run it.
+set -euo pipefail
+
+LAB_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+REPO_DIR=$(dirname "$LAB_DIR")
+# Everything built (images aside) lives outside the repo, keyed by version or recipe hash.
+PGOPS_CACHE=${PGOPS_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/pgops-backup}
+export PGOPS_CACHE
+
+log() { printf '[lab] %s\n' "$*" >&2; }
+die() { printf '[lab] ERROR: %s\n' "$*" >&2; exit 1; }
+
+as_root() {
+  if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi
+}
+
+apt_install() {
+  local missing=()
+  for pkg in "$@"; do
+    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || missing+=("$pkg")
+  done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  log "installing ${missing[*]}"
+  as_root apt-get update -qq
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}
+
+# The Docker engine: Debian's docker.io, started in the background when no daemon answers.
+ensure_docker() {
+  command -v dockerd >/dev/null 2>&1 || apt_install docker.io
+  if docker info >/dev/null 2>&1; then return 0; fi
+  log "starting dockerd"
+  mkdir -p "$PGOPS_CACHE"
+  as_root sh -c "nohup dockerd >'$PGOPS_CACHE/dockerd.log' 2>&1 &"
+  for _ in $(seq 1 60); do
+    docker info >/dev/null 2>&1 && return 0
+    sleep 1
+  done
+  die "dockerd did not answer within 60 s; see $PGOPS_CACHE/dockerd.log"
+}
+
+# Lab networks are internal: containers reach each other, never the outside.
+ensure_network() {
+  local name=$1
+  docker network inspect "$name" >/dev/null 2>&1 || docker network create --internal "$name" >/dev/null
+}
+
+sha256_of() { cat "$@" | sha256sum | cut -c1-12; }

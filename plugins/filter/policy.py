@@ -1,0 +1,100 @@
+# -*- coding: utf-8 -*-
+# Copyright: contributors to pgops.backup
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Filters that hand the one backup policy to the roles' tasks and templates."""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+try:
+    from shlex import quote
+except ImportError:  # pragma: no cover
+    from pipes import quote
+
+from ansible.errors import AnsibleFilterError
+
+from ansible_collections.pgops.backup.plugins.module_utils.policy import (
+    PolicyError, normalize_policy, parse_cron, repositories_needing_passphrase, with_passphrases)
+from ansible_collections.pgops.backup.plugins.module_utils.tools import drivers
+from ansible_collections.pgops.backup.plugins.module_utils.tools.base import ToolError
+
+JOB_WRAPPER = "/usr/local/bin/pgops-backup-job"
+
+
+def _raise(exc):
+    raise AnsibleFilterError("pgops.backup policy: %s" % exc)
+
+
+def backup_policy(variables):
+    """Validate the pg_backup_* variables (a dict without the prefix) and return the full policy."""
+    try:
+        return normalize_policy(**variables)
+    except TypeError as exc:
+        _raise("unknown policy setting (%s)" % exc)
+    except PolicyError as exc:
+        _raise(exc)
+
+
+def passphrases_needed(policy):
+    return repositories_needing_passphrase(policy)
+
+
+def policy_with_passphrases(policy, passphrases):
+    try:
+        return with_passphrases(policy, passphrases)
+    except PolicyError as exc:
+        _raise(exc)
+
+
+def archive_settings(policy):
+    """The postgresql.conf settings for archiving with the policy's tool."""
+    tool = drivers.driver_for(policy)
+    return {
+        "wal_level": policy["wal_level"],
+        "archive_mode": "on",
+        "archive_command": tool.archive_command(),
+        "restore_command": tool.restore_command(),
+        "archive_timeout": "%ds" % policy["archive_timeout"],
+    }
+
+
+def pgbackrest_config(policy, host_role, pg, process_max, repository_host=None, pg_host=None):
+    try:
+        return drivers.driver_for(policy).config_sections(
+            host_role, pg, process_max, repository_host=repository_host, pg_host=pg_host)
+    except (ToolError, ValueError) as exc:
+        _raise(exc)
+
+
+def backup_jobs(policy):
+    """Scheduled jobs as ansible.builtin.cron arguments: one per repository and job kind that is on."""
+    tool = drivers.driver_for(policy)
+    jobs = []
+    for repo in policy["repositories"]:
+        for kind, when in sorted(repo["schedule"].items()):
+            fields = parse_cron(when, "%s.schedule.%s" % (repo["name"], kind))
+            if fields is None:
+                continue
+            argv = tool.expire_argv(repo) if kind == "expire" else tool.backup_argv(repo, kind)
+            name = "%s-%s-%s" % (policy["stanza"], repo["name"], kind)
+            job = dict(fields)
+            job.update({
+                "name": "pgops.backup %s" % name,
+                "job": " ".join(quote(a) for a in [JOB_WRAPPER, name, "--"] + argv),
+                "log": "/var/log/pgops-backup/%s.log" % name,
+            })
+            jobs.append(job)
+    return jobs
+
+
+class FilterModule(object):
+    def filters(self):
+        return {
+            "backup_policy": backup_policy,
+            "passphrases_needed": passphrases_needed,
+            "policy_with_passphrases": policy_with_passphrases,
+            "archive_settings": archive_settings,
+            "pgbackrest_config": pgbackrest_config,
+            "backup_jobs": backup_jobs,
+        }

@@ -1,0 +1,289 @@
+# -*- coding: utf-8 -*-
+# Copyright: contributors to pgops.backup
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The one backup policy: validated once, then translated by each tool's driver.
+
+Users write ``pg_backup_*`` variables; ``normalize_policy`` turns them into one dictionary with every
+default filled in, or raises ``PolicyError`` naming the variable that is wrong. Nothing here touches a
+host, so the roles call it (through the ``backup_policy`` filter) before anything changes.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import re
+
+TOOLS = ("pgbackrest", "walg")
+REPOSITORY_TYPES = ("posix", "s3")
+WAL_LEVELS = ("replica", "logical")
+RETENTION_TYPES = ("count", "time")
+COMPRESSIONS = ("zstd", "lz4", "gzip", "bzip2", "brotli", "lzma", "none")
+URI_STYLES = ("host", "path")
+SCHEDULED_JOBS = ("full", "diff", "incr", "expire")
+DEFAULT_SCHEDULE = {"full": "30 1 * * 0", "diff": "30 1 * * 1-6", "incr": "", "expire": "45 3 * * *"}
+DEFAULT_POSIX_PATH = "/var/lib/pgbackrest"
+# archive_timeout below a minute fills the archive with mostly empty 16 MB segments.
+MIN_RPO_SECONDS = 60
+
+_DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+_DURATION_RE = re.compile(r"^(?:(\d+)([smhdw]))+$")
+_DURATION_PART_RE = re.compile(r"(\d+)([smhdw])")
+_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+_CRON_FIELDS = (
+    ("minute", 0, 59, None),
+    ("hour", 0, 23, None),
+    ("day", 1, 31, None),
+    ("month", 1, 12, ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")),
+    ("weekday", 0, 7, ("sun", "mon", "tue", "wed", "thu", "fri", "sat")),
+)
+_CRON_SPECIAL = ("@hourly", "@daily", "@weekly", "@monthly", "@yearly", "@annually")
+
+
+class PolicyError(ValueError):
+    """A policy variable is wrong; ``variable`` names it the way the user wrote it."""
+
+    def __init__(self, variable, message):
+        self.variable = variable
+        super(PolicyError, self).__init__("%s: %s" % (variable, message))
+
+
+def parse_duration(value, variable):
+    """Seconds in ``value``: a positive integer of seconds, or '90s', '5m', '1h30m', '7d', '2w'."""
+    if isinstance(value, bool):
+        raise PolicyError(variable, "expected a duration such as 5m, 1h or 7d, got %r" % (value,))
+    if isinstance(value, int):
+        seconds = value
+    else:
+        text = str(value).strip().lower()
+        if text.isdigit():
+            seconds = int(text)
+        elif _DURATION_RE.match(text):
+            seconds = sum(int(n) * _DURATION_UNITS[u] for n, u in _DURATION_PART_RE.findall(text))
+        else:
+            raise PolicyError(variable, "expected a duration such as 5m, 1h or 7d, got %r" % (value,))
+    if seconds <= 0:
+        raise PolicyError(variable, "a duration must be longer than zero, got %r" % (value,))
+    return seconds
+
+
+def _cron_value(token, low, high, names, variable, expr):
+    if names and token.lower() in names:
+        return names.index(token.lower()) + (1 if low == 1 else 0)
+    if not token.isdigit() or not low <= int(token) <= high:
+        raise PolicyError(variable, "%r in %r is not between %d and %d" % (token, expr, low, high))
+    return int(token)
+
+
+def parse_cron(expr, variable):
+    """Split a five-field cron expression (or @daily and friends) into ansible.builtin.cron's fields.
+
+    An empty string or None means the job is off and returns None.
+    """
+    if expr is None or str(expr).strip() == "":
+        return None
+    text = str(expr).strip()
+    if text.startswith("@"):
+        if text not in _CRON_SPECIAL:
+            raise PolicyError(variable, "unknown schedule %r; use five cron fields or one of %s"
+                              % (text, ", ".join(_CRON_SPECIAL)))
+        return {"special_time": text[1:].replace("yearly", "annually")}
+    fields = text.split()
+    if len(fields) != 5:
+        raise PolicyError(variable, "%r is not a cron schedule: expected 5 fields "
+                          "(minute hour day month weekday), got %d" % (text, len(fields)))
+    result = {}
+    for field, (name, low, high, names) in zip(fields, _CRON_FIELDS):
+        for item in field.split(","):
+            body, _, step = item.partition("/")
+            if step and (not step.isdigit() or int(step) == 0):
+                raise PolicyError(variable, "step %r in %r must be a positive number" % (step, text))
+            if body == "*":
+                continue
+            first, dash, last = body.partition("-")
+            start = _cron_value(first, low, high, names, variable, text)
+            if dash and _cron_value(last, low, high, names, variable, text) < start:
+                raise PolicyError(variable, "range %r in %r runs backwards" % (body, text))
+        result[name] = field
+    return result
+
+
+def parse_endpoint(endpoint, variable):
+    """('minio', 9000) from 'minio:9000' or 'https://minio:9000'; port None when not given."""
+    text = str(endpoint or "").strip()
+    if text.startswith("http://"):
+        raise PolicyError(variable, "S3 endpoints are reached over TLS only; drop http:// from %r" % text)
+    text = text[len("https://"):] if text.startswith("https://") else text
+    text = text.rstrip("/")
+    match = re.match(r"^([A-Za-z0-9.-]+)(?::(\d{1,5}))?$", text)
+    if not match:
+        raise PolicyError(variable, "%r is not a host name with an optional :port" % (endpoint,))
+    port = int(match.group(2)) if match.group(2) else None
+    if port is not None and not 0 < port < 65536:
+        raise PolicyError(variable, "port %d is out of range" % port)
+    return match.group(1), port
+
+
+def archive_timeout_for(rpo_seconds):
+    """Force a WAL switch at half the RPO, so a finished segment has the other half to reach the archive."""
+    return max(MIN_RPO_SECONDS // 2, rpo_seconds // 2)
+
+
+def _positive_int(value, variable):
+    if isinstance(value, bool) or not isinstance(value, int) and not str(value).isdigit():
+        raise PolicyError(variable, "expected a whole number of 1 or more, got %r" % (value,))
+    if int(value) < 1:
+        raise PolicyError(variable, "must be 1 or more, got %r; 0 would keep no backup at all" % (value,))
+    return int(value)
+
+
+def _mapping(raw, variable):
+    if raw is not None and not isinstance(raw, dict):
+        raise PolicyError(variable, "expected a dictionary, got %r" % (raw,))
+    return dict(raw or {})
+
+
+def _normalize_retention(raw, variable):
+    raw = _mapping(raw, variable)
+    unknown = set(raw) - {"full", "type", "diff"}
+    if unknown:
+        raise PolicyError(variable, "unknown key(s) %s; use full, type and diff" % ", ".join(sorted(unknown)))
+    kind = raw.get("type", "count")
+    if kind not in RETENTION_TYPES:
+        raise PolicyError(variable + ".type", "expected one of %s, got %r" % (", ".join(RETENTION_TYPES), kind))
+    retention = {"full": _positive_int(raw.get("full", 2), variable + ".full"), "type": kind, "diff": None}
+    if raw.get("diff") is not None:
+        retention["diff"] = _positive_int(raw["diff"], variable + ".diff")
+    return retention
+
+
+def _normalize_schedule(raw, variable, base=None):
+    raw = _mapping(raw, variable)
+    unknown = set(raw) - set(SCHEDULED_JOBS)
+    if unknown:
+        raise PolicyError(variable, "unknown job(s) %s; use %s" % (", ".join(sorted(unknown)), ", ".join(SCHEDULED_JOBS)))
+    schedule = dict(base if base is not None else DEFAULT_SCHEDULE)
+    schedule.update(raw)
+    for job in SCHEDULED_JOBS:
+        parse_cron(schedule[job], "%s.%s" % (variable, job))
+        schedule[job] = str(schedule[job] or "").strip()
+    return schedule
+
+
+def _normalize_repository(raw, index, tool, global_schedule):
+    variable = "pg_backup_repositories[%d]" % index
+    if not isinstance(raw, dict):
+        raise PolicyError(variable, "expected a dictionary with at least a type, got %r" % (raw,))
+    repo_type = raw.get("type")
+    if repo_type not in REPOSITORY_TYPES:
+        raise PolicyError(variable + ".type", "unknown repository type %r; use one of %s"
+                          % (repo_type, ", ".join(REPOSITORY_TYPES)))
+    name = str(raw.get("name") or "repo%d" % (index + 1))
+    if not _NAME_RE.match(name):
+        raise PolicyError(variable + ".name", "%r may hold letters, digits, '.', '_' and '-' only" % name)
+    repo = {
+        "index": index + 1,
+        "name": name,
+        "type": repo_type,
+        "retention": _normalize_retention(raw.get("retention"), variable + ".retention"),
+        "schedule": _normalize_schedule(raw.get("schedule"), variable + ".schedule", global_schedule),
+        "encrypt": bool(raw.get("encrypt", repo_type == "s3")),
+        "cipher_passphrase": raw.get("cipher_passphrase") or None,
+    }
+    if repo["cipher_passphrase"] is not None and len(str(repo["cipher_passphrase"])) < 20:
+        raise PolicyError(variable + ".cipher_passphrase", "is shorter than 20 characters; "
+                          "leave it unset to have one generated and kept on the controller")
+    if repo_type == "posix":
+        if tool == "walg":
+            raise PolicyError(variable + ".type", "wal-g stores backups in object storage; "
+                              "use an s3 repository for wal-g")
+        path = str(raw.get("path") or DEFAULT_POSIX_PATH)
+        if not path.startswith("/"):
+            raise PolicyError(variable + ".path", "must be an absolute path, got %r" % path)
+        repo["path"] = path.rstrip("/") or "/"
+        return repo
+    if not raw.get("bucket"):
+        raise PolicyError(variable + ".bucket", "an s3 repository needs a bucket")
+    region = str(raw.get("region") or "us-east-1")
+    host, port = parse_endpoint(raw.get("endpoint") or "s3.%s.amazonaws.com" % region, variable + ".endpoint")
+    uri_style = raw.get("uri_style", "host")
+    if uri_style not in URI_STYLES:
+        raise PolicyError(variable + ".uri_style", "expected host or path, got %r" % (uri_style,))
+    for key in ("access_key", "secret_key"):
+        if not raw.get(key):
+            raise PolicyError(variable + "." + key, "an s3 repository needs access_key and secret_key")
+    prefix = "/" + str(raw.get("prefix") or tool).strip("/")
+    repo.update({
+        "bucket": str(raw["bucket"]),
+        "endpoint_host": host,
+        "endpoint_port": port,
+        "region": region,
+        "prefix": prefix,
+        "uri_style": uri_style,
+        "verify_tls": bool(raw.get("verify_tls", True)),
+        "ca_file": raw.get("ca_file") or None,
+        "access_key": str(raw["access_key"]),
+        "secret_key": str(raw["secret_key"]),
+    })
+    return repo
+
+
+def normalize_policy(tool="pgbackrest", stanza="main", rpo="5m", wal_level="replica", repositories=None,
+                     schedule=None, compression=None, repository_host=None):
+    """Validate the user's policy and return it with every default filled in."""
+    if tool not in TOOLS:
+        raise PolicyError("pg_backup_tool", "unknown tool %r; use one of %s" % (tool, ", ".join(TOOLS)))
+    if not _NAME_RE.match(str(stanza or "")):
+        raise PolicyError("pg_backup_stanza", "%r may hold letters, digits, '.', '_' and '-' only" % (stanza,))
+    rpo_seconds = parse_duration(rpo, "pg_backup_rpo")
+    if rpo_seconds < MIN_RPO_SECONDS:
+        raise PolicyError("pg_backup_rpo", "an RPO under %d seconds needs streaming replication "
+                          "(pg_receivewal), not WAL archiving" % MIN_RPO_SECONDS)
+    if wal_level not in WAL_LEVELS:
+        raise PolicyError("pg_backup_wal_level", "expected replica or logical, got %r" % (wal_level,))
+    if compression is not None and compression not in COMPRESSIONS:
+        raise PolicyError("pg_backup_compression", "unknown compression %r; use one of %s"
+                          % (compression, ", ".join(COMPRESSIONS)))
+    global_schedule = _normalize_schedule(schedule, "pg_backup_schedule")
+    if repositories is None:
+        repositories = [{"name": "local", "type": "posix"}]
+    if not isinstance(repositories, list) or not repositories:
+        raise PolicyError("pg_backup_repositories", "expected a list with at least one repository")
+    repos = [_normalize_repository(raw, i, tool, global_schedule) for i, raw in enumerate(repositories)]
+    names = [r["name"] for r in repos]
+    duplicates = sorted(set(n for n in names if names.count(n) > 1))
+    if duplicates:
+        raise PolicyError("pg_backup_repositories", "repository names must be unique: %s" % ", ".join(duplicates))
+    if repository_host and tool != "pgbackrest":
+        raise PolicyError("pg_backup_repository_host", "a dedicated repository host is a pgBackRest feature")
+    return {
+        "tool": tool,
+        "stanza": str(stanza),
+        "rpo_seconds": rpo_seconds,
+        "archive_timeout": archive_timeout_for(rpo_seconds),
+        "wal_level": wal_level,
+        "compression": compression,
+        "schedule": global_schedule,
+        "repositories": repos,
+        "repository_host": repository_host or None,
+    }
+
+
+def repositories_needing_passphrase(policy):
+    """Names of encrypted repositories whose passphrase the controller must supply."""
+    return [r["name"] for r in policy["repositories"] if r["encrypt"] and not r["cipher_passphrase"]]
+
+
+def with_passphrases(policy, passphrases):
+    """The policy with generated passphrases filled into the repositories that lack one."""
+    result = dict(policy)
+    result["repositories"] = []
+    for repo in policy["repositories"]:
+        repo = dict(repo)
+        if repo["encrypt"] and not repo["cipher_passphrase"]:
+            if not (passphrases or {}).get(repo["name"]):
+                raise PolicyError("pg_backup_repositories", "repository %r is encrypted but has no passphrase"
+                                  % repo["name"])
+            repo["cipher_passphrase"] = passphrases[repo["name"]]
+        result["repositories"].append(repo)
+    return result

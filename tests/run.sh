@@ -1,0 +1,93 @@
+#!/usr/bin/env bash
+# Runs every check of the collection and ends with one line "N passed, N failed".
+#   tests/run.sh                 every step
+#   tests/run.sh unit molecule:pgbackrest   only these steps
+# Steps: sanity, lint, unit, molecule:<scenario> for every scenario under molecule/ (demo aside).
+set -uo pipefail
+REPO=$(cd "$(dirname "$0")/.." && pwd)
+cd "$REPO"
+source lab/lib.sh
+set +e
+
+VENV=$REPO/.venv
+SANITY_VENV=$REPO/.cache/venv-sanity
+export PATH="$VENV/bin:$PATH"
+export ANSIBLE_COLLECTIONS_PATH="$REPO/.cache/collections"
+export ANSIBLE_FORCE_COLOR=0 PY_COLORS=0 ANSIBLE_NOCOLOR=1
+
+scenarios() {
+  for f in molecule/*/molecule.yml; do
+    s=$(basename "$(dirname "$f")")
+    [ "$s" = demo ] || echo "molecule:$s"
+  done
+}
+
+step_sanity() {
+  # ansible-test wants the collection under ansible_collections/<ns>/<name> and its own venv: its pinned
+  # linters must not replace what molecule and ansible-lint run on.
+  local core version root="$REPO/.cache/sanity/ansible_collections/pgops/backup"
+  [ -x "$SANITY_VENV/bin/ansible-test" ] || {
+    python3 -m venv "$SANITY_VENV" && "$SANITY_VENV/bin/pip" install -q "$(grep '^ansible-core' requirements.txt)"
+  } || return 1
+  core=$("$SANITY_VENV/bin/python" -c 'import ansible.release as r; print(r.__version__)')
+  mkdir -p ~/.ansible/test/cache
+  for version in 24_2 25_2; do cp "$REPO/../shared/offline/get_pip.py" ~/.ansible/test/cache/get_pip_$version.py; done
+  rm -rf "$root" && mkdir -p "$root"
+  git ls-files -z --cached --others --exclude-standard | rsync -a --from0 --files-from=- ./ "$root/"
+  log "ansible-test sanity with ansible-core $core"
+  (cd "$root" && "$SANITY_VENV/bin/ansible-test" sanity --local --requirements \
+      --python "$(python3 -c 'import sys; print("%d.%d" % sys.version_info[:2])')" \
+      --exclude lab/ --exclude molecule/ --exclude tests/run.sh --exclude .ci/)
+}
+
+step_lint() { ansible-lint --profile production --offline; }
+
+step_unit() { python -m pytest -q tests/unit; }
+
+step_molecule() { molecule test -s "$1"; }
+
+ensure_ready() {
+  if [ ! -x "$VENV/bin/molecule" ] || [ requirements.txt -nt "$VENV/.installed" ]; then
+    log "installing the controller's Python dependencies into .venv"
+    python3 -m venv "$VENV" && "$VENV/bin/pip" install -q --upgrade pip && \
+      "$VENV/bin/pip" install -q -r requirements.txt && touch "$VENV/.installed" || return 1
+  fi
+  mkdir -p "$ANSIBLE_COLLECTIONS_PATH/ansible_collections/pgops"
+  ln -sfn "$REPO" "$ANSIBLE_COLLECTIONS_PATH/ansible_collections/pgops/backup"
+}
+
+ensure_lab() {
+  apt_install rsync git openssl
+  bash lab/pki.sh && bash lab/images/build.sh && bash lab/tools/build.sh || return 1
+  set -a; source "$PGOPS_CACHE/tools/paths.env"; set +a
+}
+
+if [ "${1:-}" = "--lab-only" ]; then ensure_lab; exit $?; fi
+steps=("$@")
+[ ${#steps[@]} -gt 0 ] || steps=(sanity lint unit $(scenarios))
+started=$(date +%s)
+ensure_ready || die "could not install the Python dependencies"
+for s in "${steps[@]}"; do
+  case "$s" in molecule:*) ensure_lab || die "could not build the lab"; break ;; esac
+done
+
+passed=0 failed=0 report=()
+for s in "${steps[@]}"; do
+  log "=== $s"
+  t0=$(date +%s)
+  case "$s" in
+    molecule:*) step_molecule "${s#molecule:}" ;;
+    sanity|lint|unit) "step_$s" ;;
+    *) log "unknown step $s"; false ;;
+  esac
+  rc=$?
+  secs=$(( $(date +%s) - t0 ))
+  if [ $rc -eq 0 ]; then passed=$((passed + 1)); report+=("PASS $s (${secs}s)")
+  else failed=$((failed + 1)); report+=("FAIL $s (${secs}s, exit $rc)"); fi
+done
+
+printf '\n'
+printf '%s\n' "${report[@]}"
+printf 'total wall time: %ss\n' "$(( $(date +%s) - started ))"
+printf '%d passed, %d failed\n' "$passed" "$failed"
+[ "$failed" -eq 0 ]
