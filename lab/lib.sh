@@ -45,4 +45,27 @@ ensure_network() {
   docker network inspect "$name" >/dev/null 2>&1 || docker network create --internal "$name" >/dev/null
 }
 
+# The controller's Python environment: .venv with requirements.txt, this collection on the path.
+VENV=$REPO_DIR/.venv
+export PATH="$VENV/bin:$PATH"
+export ANSIBLE_COLLECTIONS_PATH="$REPO_DIR/.cache/collections"
+export ANSIBLE_FORCE_COLOR=0 PY_COLORS=0 ANSIBLE_NOCOLOR=1
+
+ensure_ready() {
+  if [ ! -x "$VENV/bin/molecule" ] || [ "$REPO_DIR/requirements.txt" -nt "$VENV/.installed" ]; then
+    log "installing the controller's Python dependencies into .venv"
+    python3 -m venv "$VENV" && "$VENV/bin/pip" install -q --upgrade pip && \
+      "$VENV/bin/pip" install -q -r "$REPO_DIR/requirements.txt" && touch "$VENV/.installed" || return 1
+  fi
+  mkdir -p "$ANSIBLE_COLLECTIONS_PATH/ansible_collections/pgops"
+  ln -sfn "$REPO_DIR" "$ANSIBLE_COLLECTIONS_PATH/ansible_collections/pgops/backup"
+}
+
+ensure_lab() {
+  apt_install rsync git openssl
+  bash "$LAB_DIR"/pki.sh && bash "$LAB_DIR"/images/build.sh && bash "$LAB_DIR"/tools/build.sh || return 1
+  set -a; source "$PGOPS_CACHE/tools/paths.env"; set +a
+}
+
+
 sha256_of() { cat "$@" | sha256sum | cut -c1-12; }

@@ -9,11 +9,7 @@ cd "$REPO"
 source lab/lib.sh
 set +e
 
-VENV=$REPO/.venv
 SANITY_VENV=$REPO/.cache/venv-sanity
-export PATH="$VENV/bin:$PATH"
-export ANSIBLE_COLLECTIONS_PATH="$REPO/.cache/collections"
-export ANSIBLE_FORCE_COLOR=0 PY_COLORS=0 ANSIBLE_NOCOLOR=1
 
 scenarios() {
   for f in molecule/*/molecule.yml; do
@@ -46,23 +42,8 @@ step_unit() { python -m pytest -q tests/unit; }
 
 step_molecule() { molecule test -s "$1"; }
 
-ensure_ready() {
-  if [ ! -x "$VENV/bin/molecule" ] || [ requirements.txt -nt "$VENV/.installed" ]; then
-    log "installing the controller's Python dependencies into .venv"
-    python3 -m venv "$VENV" && "$VENV/bin/pip" install -q --upgrade pip && \
-      "$VENV/bin/pip" install -q -r requirements.txt && touch "$VENV/.installed" || return 1
-  fi
-  mkdir -p "$ANSIBLE_COLLECTIONS_PATH/ansible_collections/pgops"
-  ln -sfn "$REPO" "$ANSIBLE_COLLECTIONS_PATH/ansible_collections/pgops/backup"
-}
-
-ensure_lab() {
-  apt_install rsync git openssl
-  bash lab/pki.sh && bash lab/images/build.sh && bash lab/tools/build.sh || return 1
-  set -a; source "$PGOPS_CACHE/tools/paths.env"; set +a
-}
-
 if [ "${1:-}" = "--lab-only" ]; then ensure_lab; exit $?; fi
+
 steps=("$@")
 [ ${#steps[@]} -gt 0 ] || steps=(sanity lint unit $(scenarios))
 started=$(date +%s)

@@ -1,0 +1,83 @@
+"""Helpers the scenarios' testinfra tests share: hosts by inventory name, SQL, S3 and the job schedule."""
+import json
+import os
+import re
+import subprocess
+import time
+
+import testinfra
+
+INVENTORY = os.environ["MOLECULE_INVENTORY_FILE"]
+SCENARIO_DIR = os.environ["MOLECULE_SCENARIO_DIRECTORY"]
+
+
+def host(name):
+    return testinfra.get_host("ansible://%s?ansible_inventory=%s" % (name, INVENTORY))
+
+
+def psql(name, sql, db="postgres"):
+    """Runs SQL as postgres on a host and returns the unaligned output."""
+    return host(name).check_output("sudo -u postgres psql -XAt -v ON_ERROR_STOP=1 -d %s -c %s", db, sql)
+
+
+def lab_secrets():
+    """Every secret the lab hands the roles: MinIO's keys and the generated passphrases."""
+    secrets = []
+    with open(os.path.join(os.environ["PGOPS_CACHE"], "pki", "minio-credentials.yml")) as f:
+        secrets += [line.split(": ", 1)[1].strip() for line in f if ": " in line]
+    secrets_dir = os.path.join(os.path.dirname(INVENTORY), ".pgops-secrets")
+    if os.path.isdir(secrets_dir):
+        for name in os.listdir(secrets_dir):
+            with open(os.path.join(secrets_dir, name)) as f:
+                secrets.append(f.read().split()[0])
+    return [s for s in secrets if len(s) >= 8]
+
+
+def scheduled_job(name, user, job_name):
+    """The command of a cron entry the roles installed, exactly as cron would run it."""
+    crontab = host(name).check_output("crontab -l -u %s", user)
+    match = re.search(r"^#Ansible: pgops\.backup %s\n(?:\S+\s+){5}(.+)$" % re.escape(job_name), crontab, re.M)
+    assert match, "no scheduled job %s for %s on %s:\n%s" % (job_name, user, name, crontab)
+    return match.group(1)
+
+
+def run_as(name, user, command):
+    return host(name).run("sudo -u %s sh -c %s", user, command)
+
+
+_S3_SCRIPT = r"""
+import json, sys, boto3
+lab = json.load(open('/root/.pgops-lab-s3.json'))
+s3 = boto3.client('s3', endpoint_url=lab['endpoint'], region_name='us-east-1',
+                  aws_access_key_id=lab['access_key'], aws_secret_access_key=lab['secret_key'],
+                  verify='/etc/ssl/certs/ca-certificates.crt')
+bucket, prefix, needle = sys.argv[1], sys.argv[2], sys.argv[3].encode()
+keys, found = [], []
+for page in s3.get_paginator('list_objects_v2').paginate(Bucket=bucket, Prefix=prefix):
+    for obj in page.get('Contents', []):
+        keys.append(obj['Key'])
+        if needle and needle in s3.get_object(Bucket=bucket, Key=obj['Key'])['Body'].read():
+            found.append(obj['Key'])
+print(json.dumps({'keys': keys, 'found': found}))
+"""
+
+
+def s3_objects(name, bucket, prefix, needle=""):
+    """Object keys under a prefix, listed from a lab host over TLS, and those whose bytes hold needle."""
+    out = host(name).check_output("python3 -c %s %s %s %s", _S3_SCRIPT, bucket, prefix, needle)
+    return json.loads(out)
+
+
+def wait_for(predicate, timeout, interval=2):
+    deadline = time.time() + timeout
+    while True:
+        value = predicate()
+        if value or time.time() > deadline:
+            return value
+        time.sleep(interval)
+
+
+def ansible_playbook(playbook, *args):
+    """Runs a playbook of the scenario against the scenario's inventory, as the user would."""
+    return subprocess.run(["ansible-playbook", "-i", INVENTORY, os.path.join(SCENARIO_DIR, playbook)] + list(args),
+                          capture_output=True, text=True, timeout=600)
