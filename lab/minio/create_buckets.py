@@ -1,4 +1,3 @@
-#!/usr/bin/python3
 """Creates the lab's buckets on MinIO over TLS (the lab CA is trusted system-wide on the host).
 
 Credentials come from the environment, never from the command line.

@@ -95,8 +95,8 @@ def parse_cron(expr, variable):
     result = {}
     for field, (name, low, high, names) in zip(fields, _CRON_FIELDS):
         for item in field.split(","):
-            body, _, step = item.partition("/")
-            if step and (not step.isdigit() or int(step) == 0):
+            body, slash, step = item.partition("/")
+            if slash and (not step.isdigit() or int(step) == 0):
                 raise PolicyError(variable, "step %r in %r must be a positive number" % (step, text))
             if body == "*":
                 continue

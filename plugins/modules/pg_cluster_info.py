@@ -16,7 +16,7 @@ description:
     C(pg_lsclusters) (Debian's postgresql-common), so that roles need no paths from the user.
   - Changes nothing.
 version_added: "0.1.0"
-author: pgops.backup developers
+author: pgops.backup developers (@pgops)
 options:
   version:
     description: Major version of the cluster; needed only when several versions have a cluster of that name.
@@ -27,8 +27,10 @@ options:
     default: main
 attributes:
   check_mode:
+    description: Can run in check mode and predict whether it would change anything.
     support: full
   diff_mode:
+    description: Returns no diff.
     support: none
 requirements:
   - postgresql-common (Debian, Ubuntu)

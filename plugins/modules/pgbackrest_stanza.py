@@ -13,11 +13,11 @@ module: pgbackrest_stanza
 short_description: Make sure a pgBackRest stanza exists in every repository
 description:
   - Reads C(pgbackrest info) and runs C(stanza-create) only where the stanza is missing.
-  - Refuses to touch a stanza that belongs to another cluster (a different system identifier): its
+  - Refuses to touch a stanza that belongs to another cluster (a different system identifier), whose
     backups would be orphaned.
   - Run it as the user that owns the repository (postgres, or pgbackrest on a repository host).
 version_added: "0.1.0"
-author: pgops.backup developers
+author: pgops.backup developers (@pgops)
 options:
   stanza:
     description: Name of the stanza.
@@ -35,8 +35,10 @@ options:
     default: [1]
 attributes:
   check_mode:
+    description: Can run in check mode and predict whether it would change anything.
     support: full
   diff_mode:
+    description: Returns no diff.
     support: none
 """
 

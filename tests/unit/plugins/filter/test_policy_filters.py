@@ -112,11 +112,11 @@ class TestArchiveSettings:
 class TestPgbackrestConfig:
     def test_sections(self):
         result = pgbackrest_config(policy_with_secrets(), "standalone", PG, 2)
-        assert [name for name, _ in result] == ["global", "global:archive-push", "global:archive-get", "main"]
+        assert [name for name, dummy in result] == ["global", "global:archive-push", "global:archive-get", "main"]
 
     def test_database_host_gets_no_secret(self):
         result = pgbackrest_config(policy_with_secrets(), "pg", PG, 2, repository_host="backup1")
-        values = [value for _, options in result for _, value in options]
+        values = [value for dummy, options in result for dummy, value in options]
         assert not [s for s in SECRETS if s in values]
 
     def test_compression_pgbackrest_cannot_do(self):

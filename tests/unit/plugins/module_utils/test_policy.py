@@ -110,7 +110,7 @@ class TestValidationNamesTheVariable:
 
     def test_duplicate_repository_names(self):
         error = refused("pg_backup_repositories", repositories=[posix(name="a"), s3(name="a")])
-        assert "a" in str(error).split(": ")[-1]
+        assert "a" in str(error).rsplit(": ", maxsplit=1)[-1]
 
     def test_duplicate_default_names(self):
         # repo2 is the name the second repository would get by default

@@ -45,10 +45,10 @@ def sections(role="standalone", policy=None, **kwargs):
         kwargs.setdefault("pg_host", "db1.lab.internal")
     result = PgBackRest(policy or two_repo_policy()).config_sections(role, PG, **kwargs)
     # each section appears once and holds each option once, as pgBackRest expects
-    assert len(set(name for name, _ in result)) == len(result)
-    for _, options in result:
-        assert len(set(key for key, _ in options)) == len(options)
-        assert all(isinstance(value, str) for _, value in options)
+    assert len(set(name for name, dummy in result)) == len(result)
+    for dummy, options in result:
+        assert len(set(key for key, dummy in options)) == len(options)
+        assert all(isinstance(value, str) for dummy, value in options)
     return dict((name, dict(options)) for name, options in result)
 
 
@@ -98,7 +98,7 @@ class TestStandaloneConfig:
         self.glob = self.config["global"]
 
     def test_section_order(self):
-        names = [n for n, _ in PgBackRest(two_repo_policy()).config_sections("standalone", PG, 6)]
+        names = [n for n, dummy in PgBackRest(two_repo_policy()).config_sections("standalone", PG, 6)]
         assert names == ["global", "global:archive-push", "global:archive-get", "main"]
 
     def test_logging(self):
@@ -273,7 +273,7 @@ class TestRenderConfig:
         raw = PgBackRest(two_repo_policy()).config_sections(
             role, PG, 4, repository_host="backup1.lab.internal", pg_host="db1.lab.internal")
         parser = self.parse(render_config(raw, self.HEADER))
-        assert parser.sections() == [name for name, _ in raw]
+        assert parser.sections() == [name for name, dummy in raw]
         for name, options in raw:
             assert list(parser[name].items()) == options
 
@@ -376,7 +376,7 @@ class TestStanzaState:
         assert state == "missing" and message.endswith("repositories 3")
 
     def test_other_stanza_in_the_output_does_not_count(self, fixture_text):
-        state, _ = self.state(fixture_text, "info-two-repos.handwritten.json", stanza="reporting")
+        state, dummy = self.state(fixture_text, "info-two-repos.handwritten.json", stanza="reporting")
         assert state == "missing"
 
     def test_system_id_mismatch(self, fixture_text):
