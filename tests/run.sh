@@ -2,7 +2,7 @@
 # Runs every check of the collection and ends with one line "N passed, N failed".
 #   tests/run.sh                 every step
 #   tests/run.sh unit molecule:pgbackrest   only these steps
-# Steps: sanity, lint, unit, molecule:<scenario> for every scenario under molecule/ (demo aside).
+# Steps: sanity, lint, unit, molecule:<scenario> for every scenario under molecule/ (but demo), demo.
 set -uo pipefail
 REPO=$(cd "$(dirname "$0")/.." && pwd)
 cd "$REPO"
@@ -44,14 +44,22 @@ step_unit() { python -m pytest -q tests/unit; }
 
 step_molecule() { molecule test -s "$1"; }
 
+# The README's main command, end to end, then its clean-up.
+step_demo() {
+  local rc
+  bash lab/demo.sh up; rc=$?
+  bash lab/demo.sh down || rc=1
+  return $rc
+}
+
 if [ "${1:-}" = "--lab-only" ]; then ensure_lab; exit $?; fi
 
 steps=("$@")
-[ ${#steps[@]} -gt 0 ] || steps=(sanity lint unit $(scenarios))
+[ ${#steps[@]} -gt 0 ] || steps=(sanity lint unit $(scenarios) demo)
 started=$(date +%s)
 ensure_ready || die "could not install the Python dependencies"
 for s in "${steps[@]}"; do
-  case "$s" in molecule:*) ensure_lab || die "could not build the lab"; break ;; esac
+  case "$s" in molecule:*|demo) ensure_lab || die "could not build the lab"; break ;; esac
 done
 
 passed=0 failed=0 report=()
@@ -60,7 +68,7 @@ for s in "${steps[@]}"; do
   t0=$(date +%s)
   case "$s" in
     molecule:*) step_molecule "${s#molecule:}" ;;
-    sanity|lint|unit) "step_$s" ;;
+    sanity|lint|unit|demo) "step_$s" ;;
     *) log "unknown step $s"; false ;;
   esac
   rc=$?
