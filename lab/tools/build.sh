@@ -17,29 +17,38 @@ build_minio() {
   rm -rf "$out" && mv "$out.tmp" "$out"
 }
 
-# wal-g is built from our own module (lab/tools/walg): go.sum pins every download.
+# wal-g is built from our own module (lab/tools/walg): go.sum pins every download. Besides the binary,
+# a release-shaped tarball with its .sha256, as upstream publishes them, for the role's download path.
+WALG_ASSET=wal-g-pg-ubuntu-20.04-amd64
 build_walg() {
   local sum out
-  sum=$(sha256_of "$LAB_DIR/tools/walg/go.mod" "$LAB_DIR/tools/walg/go.sum")
+  sum=$(sha256_of "$LAB_DIR/tools/walg/go.mod" "$LAB_DIR/tools/walg/go.sum" "$LAB_DIR/tools/build.sh")
   out="$TOOLS_DIR/walg-$WALG_VERSION-$sum"
-  [ -x "$out/wal-g" ] && { log "wal-g $WALG_VERSION cached"; return 0; }
+  WALG_DIR=$out
+  [ -x "$out/wal-g" ] && [ -s "$out/release/$WALG_ASSET.tar.gz.sha256" ] && { log "wal-g $WALG_VERSION cached"; return 0; }
   apt_install libsodium-dev pkg-config gcc
   log "building wal-g $WALG_VERSION (about a minute)"
   mkdir -p "$out.tmp"
   (cd "$LAB_DIR/tools/walg" && GONOSUMDB=github.com/wal-g/wal-g GOFLAGS=-mod=readonly CGO_ENABLED=1 \
-    go build -tags 'libsodium netgo osusergo' -ldflags '-s -w -linkmode external -extldflags "-static"' \
+    go build -tags 'libsodium netgo osusergo' \
+      -ldflags "-s -w -linkmode external -extldflags -static -X github.com/wal-g/wal-g/cmd/pg.walgVersion=$WALG_VERSION" \
       -o "$out.tmp/wal-g" github.com/wal-g/wal-g/main/pg)
+  mkdir -p "$out.tmp/release/pack"
+  cp "$out.tmp/wal-g" "$out.tmp/release/pack/$WALG_ASSET"
+  tar -C "$out.tmp/release/pack" -czf "$out.tmp/release/$WALG_ASSET.tar.gz" "$WALG_ASSET"
+  rm -rf "$out.tmp/release/pack"
+  (cd "$out.tmp/release" && sha256sum "$WALG_ASSET.tar.gz" >"$WALG_ASSET.tar.gz.sha256")
   rm -rf "$out" && mv "$out.tmp" "$out"
 }
 
 # Paths the other scripts read: one line per tool.
 write_paths() {
-  local walg
-  walg=$(ls -d "$TOOLS_DIR"/walg-"$WALG_VERSION"-* | head -n1)
+  local walg=$WALG_DIR
   cat > "$TOOLS_DIR/paths.env" <<PATHS
 PGOPS_MINIO_BINARY=$TOOLS_DIR/minio-$MINIO_VERSION/minio
 PGOPS_LAB_WALG_BINARY=$walg/wal-g
 PGOPS_LAB_WALG_VERSION=$WALG_VERSION
+PGOPS_LAB_WALG_RELEASE_DIR=$walg/release
 PATHS
 }
 
@@ -48,6 +57,6 @@ build_walg
 build_minio
 # keep only the current builds: old versions are dead weight of 150 MB each
 find "$TOOLS_DIR" -mindepth 1 -maxdepth 1 -type d \
-  ! -name "minio-$MINIO_VERSION" ! -name "walg-$WALG_VERSION-*" -exec rm -rf {} +
+  ! -name "minio-$MINIO_VERSION" ! -name "$(basename "$WALG_DIR")" -exec rm -rf {} +
 write_paths
 log "tools ready: $TOOLS_DIR/paths.env"

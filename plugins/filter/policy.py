@@ -17,6 +17,7 @@ from ansible.errors import AnsibleFilterError
 from ansible_collections.pgops.backup.plugins.module_utils.policy import (
     PolicyError, normalize_policy, parse_cron, repositories_needing_passphrase, with_passphrases)
 from ansible_collections.pgops.backup.plugins.module_utils.tools import drivers
+from ansible_collections.pgops.backup.plugins.module_utils.tools import walg
 from ansible_collections.pgops.backup.plugins.module_utils.tools.base import ToolError
 
 JOB_WRAPPER = "/usr/local/bin/pgops-backup-job"
@@ -67,16 +68,22 @@ def pgbackrest_config(policy, host_role, pg, process_max, repository_host=None, 
         _raise(exc)
 
 
-def backup_jobs(policy):
-    """Scheduled jobs as ansible.builtin.cron arguments: one per repository and job kind that is on."""
-    tool = drivers.driver_for(policy)
+def backup_jobs(policy, cluster=None):
+    """Scheduled jobs as ansible.builtin.cron arguments: one per repository and job kind that is on.
+
+    cluster: pg_cluster_info's cluster; wal-g's backup commands name its data directory.
+    """
+    tool = drivers.driver_for(policy, cluster)
     jobs = []
     for repo in policy["repositories"]:
         for kind, when in sorted(repo["schedule"].items()):
             fields = parse_cron(when, "%s.schedule.%s" % (repo["name"], kind))
             if fields is None:
                 continue
-            argv = tool.expire_argv(repo) if kind == "expire" else tool.backup_argv(repo, kind)
+            try:
+                argv = tool.expire_argv(repo) if kind == "expire" else tool.backup_argv(repo, kind)
+            except (ToolError, ValueError) as exc:
+                _raise(exc)
             name = "%s-%s-%s" % (policy["stanza"], repo["name"], kind)
             job = dict(fields)
             job.update({
@@ -88,6 +95,32 @@ def backup_jobs(policy):
     return jobs
 
 
+def walg_config(policy, cluster, cores, delta_max_steps=0, libsodium_key=None, brotli_available=False):
+    """The settings of ~postgres/.walg.json for the policy's one repository."""
+    if policy["tool"] != "walg":
+        _raise("walg_config is for pg_backup_tool walg, not %s" % policy["tool"])
+    try:
+        return drivers.driver_for(policy, cluster).config(
+            policy["repositories"][0], cores, delta_max_steps=delta_max_steps, libsodium_key=libsodium_key,
+            brotli_available=brotli_available)
+    except (ToolError, ValueError) as exc:
+        _raise(exc)
+
+
+def walg_backup_support(version_text, pg_major):
+    """Whether the installed wal-g (its --version output) can take base backups of this PostgreSQL."""
+    try:
+        return walg.backup_support(version_text, pg_major)
+    except ValueError as exc:
+        _raise(exc)
+
+
+def walg_version(version_text):
+    """'x.y.z' from `wal-g --version`, or None when it names no release (a devel build)."""
+    version = walg.version_tuple(version_text)
+    return ".".join(str(part) for part in version) if version else None
+
+
 class FilterModule(object):
     def filters(self):
         return {
@@ -97,4 +130,7 @@ class FilterModule(object):
             "archive_settings": archive_settings,
             "pgbackrest_config": pgbackrest_config,
             "backup_jobs": backup_jobs,
+            "walg_config": walg_config,
+            "walg_backup_support": walg_backup_support,
+            "walg_version": walg_version,
         }

@@ -19,6 +19,8 @@ REPOSITORY_TYPES = ("posix", "s3")
 WAL_LEVELS = ("replica", "logical")
 RETENTION_TYPES = ("count", "time")
 COMPRESSIONS = ("zstd", "lz4", "gzip", "bzip2", "brotli", "lzma", "none")
+# what wal-g can compress with (brotli only when its binary was built with it; the walg driver checks)
+WALG_COMPRESSIONS = ("lz4", "zstd", "lzma", "brotli")
 URI_STYLES = ("host", "path")
 SCHEDULED_JOBS = ("full", "diff", "incr", "expire")
 DEFAULT_SCHEDULE = {"full": "30 1 * * 0", "diff": "30 1 * * 1-6", "incr": "", "expire": "45 3 * * *"}
@@ -244,6 +246,9 @@ def normalize_policy(tool="pgbackrest", stanza="main", rpo="5m", wal_level="repl
     if compression is not None and compression not in COMPRESSIONS:
         raise PolicyError("pg_backup_compression", "unknown compression %r; use one of %s"
                           % (compression, ", ".join(COMPRESSIONS)))
+    if tool == "walg" and compression is not None and compression not in WALG_COMPRESSIONS:
+        raise PolicyError("pg_backup_compression", "wal-g cannot compress with %s; use one of %s"
+                          % (compression, ", ".join(WALG_COMPRESSIONS)))
     global_schedule = _normalize_schedule(schedule, "pg_backup_schedule")
     if repositories is None:
         repositories = [{"name": "local", "type": "posix"}]
@@ -254,6 +259,12 @@ def normalize_policy(tool="pgbackrest", stanza="main", rpo="5m", wal_level="repl
     duplicates = sorted(set(n for n in names if names.count(n) > 1))
     if duplicates:
         raise PolicyError("pg_backup_repositories", "repository names must be unique: %s" % ", ".join(duplicates))
+    if tool == "walg" and len(repos) > 1:
+        raise PolicyError("pg_backup_repositories", "wal-g stores backups in one s3 repository, got %d (%s); "
+                          "keep one" % (len(repos), ", ".join(names)))
+    if tool == "walg" and not repos[0].get("verify_tls", True):
+        raise PolicyError("pg_backup_repositories[0].verify_tls", "this collection never turns TLS verification "
+                          "off for wal-g; give the repository's CA with ca_file instead")
     if repository_host and tool != "pgbackrest":
         raise PolicyError("pg_backup_repository_host", "a dedicated repository host is a pgBackRest feature")
     return {
@@ -270,7 +281,10 @@ def normalize_policy(tool="pgbackrest", stanza="main", rpo="5m", wal_level="repl
 
 
 def repositories_needing_passphrase(policy):
-    """Names of encrypted repositories whose passphrase the controller must supply."""
+    """Names of encrypted repositories whose passphrase the controller must supply (pgBackRest's cipher;
+    wal-g encrypts with its own libsodium key, walg_libsodium_key)."""
+    if policy["tool"] != "pgbackrest":
+        return []
     return [r["name"] for r in policy["repositories"] if r["encrypt"] and not r["cipher_passphrase"]]
 
 
@@ -280,7 +294,7 @@ def with_passphrases(policy, passphrases):
     result["repositories"] = []
     for repo in policy["repositories"]:
         repo = dict(repo)
-        if repo["encrypt"] and not repo["cipher_passphrase"]:
+        if repo["name"] in repositories_needing_passphrase(policy):
             if not (passphrases or {}).get(repo["name"]):
                 raise PolicyError("pg_backup_repositories", "repository %r is encrypted but has no passphrase"
                                   % repo["name"])

@@ -18,13 +18,18 @@ class ToolError(Exception):
 
 
 class BackupTool(object):
-    """One backup tool, configured from the normalized policy (see policy.normalize_policy)."""
+    """One backup tool, configured from the normalized policy (see policy.normalize_policy).
+
+    cluster: the cluster pg_cluster_info found ({'data_directory', 'port', 'socket_dir', 'major', ...}),
+    for the tools whose commands name it; None where nothing needs it (archive_command, for one).
+    """
 
     name = None
     binary = None
 
-    def __init__(self, policy):
+    def __init__(self, policy, cluster=None):
         self.policy = policy
+        self.cluster = cluster
 
     # archiving: the settings the archiving role writes into postgresql.conf
     def archive_command(self):

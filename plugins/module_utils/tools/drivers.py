@@ -8,12 +8,15 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 from ansible_collections.pgops.backup.plugins.module_utils.tools.pgbackrest import PgBackRest
+from ansible_collections.pgops.backup.plugins.module_utils.tools.walg import WalG
 
-DRIVERS = {PgBackRest.name: PgBackRest}
+DRIVERS = {PgBackRest.name: PgBackRest, WalG.name: WalG}
 
 
-def driver_for(policy):
+def driver_for(policy, cluster=None):
+    """The driver of the policy's tool; cluster (pg_cluster_info's) for the tools that need it."""
     try:
-        return DRIVERS[policy["tool"]](policy)
+        driver = DRIVERS[policy["tool"]]
     except KeyError:
         raise ValueError("no driver for tool %r; known: %s" % (policy["tool"], ", ".join(sorted(DRIVERS))))
+    return driver(policy, cluster)

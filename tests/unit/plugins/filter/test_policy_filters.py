@@ -15,14 +15,18 @@ from ansible.errors import AnsibleFilterError
 
 from ansible_collections.pgops.backup.plugins.filter.policy import (
     JOB_WRAPPER, FilterModule, archive_settings, backup_jobs, backup_policy, passphrases_needed, pgbackrest_config,
-    policy_with_passphrases)
+    policy_with_passphrases, walg_backup_support, walg_config, walg_version)
 
 ACCESS_KEY = "AKIAEXAMPLEACCESS"
 SECRET_KEY = "s3cr3t/EXAMPLE+key"
 PASSPHRASE = "generated-passphrase-0123456789abcdef"
 USER_PASSPHRASE = "users-own-passphrase-0123456789"
-SECRETS = (ACCESS_KEY, SECRET_KEY, PASSPHRASE, USER_PASSPHRASE)
+LIBSODIUM_KEY = "00112233445566778899aabbccddeeff" * 2
+SECRETS = (ACCESS_KEY, SECRET_KEY, PASSPHRASE, USER_PASSPHRASE, LIBSODIUM_KEY)
 PG = {"path": "/var/lib/postgresql/15/main", "port": 5432, "socket_path": "/var/run/postgresql"}
+# what pg_cluster_info finds
+CLUSTER = {"name": "main", "version": "15", "major": 15, "data_directory": "/var/lib/postgresql/15/main",
+           "port": 5432, "socket_dir": "/var/run/postgresql"}
 
 # what roles/_common/tasks/policy.yml hands to backup_policy, with the role defaults
 DEFAULTS = {"tool": "pgbackrest", "stanza": "main", "rpo": "5m", "wal_level": "replica",
@@ -50,6 +54,16 @@ def policy_with_secrets():
     return policy_with_passphrases(plain, {"offsite": PASSPHRASE})
 
 
+def walg_policy(**repository):
+    """wal-g with one encrypted S3 repository, its keys, a passphrase, and every job kind on."""
+    repo = {"name": "offsite", "type": "s3", "bucket": "pg-backups", "endpoint": "minio.lab.internal:9000",
+            "uri_style": "path", "access_key": ACCESS_KEY, "secret_key": SECRET_KEY,
+            "schedule": {"incr": "0 */4 * * *"}}
+    repo.update(repository)
+    plain = backup_policy(variables(tool="walg", repositories=[repo]))
+    return policy_with_passphrases(plain, {"offsite": PASSPHRASE})
+
+
 def filter_error(function, *args, **kwargs):
     with pytest.raises(AnsibleFilterError) as info:
         function(*args, **kwargs)
@@ -61,7 +75,7 @@ def filter_error(function, *args, **kwargs):
 def test_filters_are_registered():
     assert sorted(FilterModule().filters()) == sorted([
         "backup_policy", "passphrases_needed", "policy_with_passphrases", "archive_settings", "pgbackrest_config",
-        "backup_jobs"])
+        "backup_jobs", "walg_config", "walg_backup_support", "walg_version"])
 
 
 class TestBackupPolicy:
@@ -107,6 +121,13 @@ class TestArchiveSettings:
     def test_no_secret(self):
         values = " ".join(archive_settings(policy_with_secrets()).values())
         assert not [s for s in SECRETS if s in values]
+
+    def test_walg(self):
+        settings = archive_settings(walg_policy())
+        assert settings["archive_command"] == "/usr/local/bin/wal-g wal-push %p"
+        assert settings["restore_command"] == "/usr/local/bin/wal-g wal-fetch %f %p"
+        assert settings["archive_timeout"] == "150s" and settings["wal_level"] == "replica"
+        assert not [s for s in SECRETS if s in " ".join(settings.values())]
 
 
 class TestPgbackrestConfig:
@@ -184,3 +205,111 @@ class TestBackupJobs:
         jobs = backup_jobs(backup_policy(variables()))
         assert sorted(job["name"] for job in jobs) == [
             "pgops.backup main-local-diff", "pgops.backup main-local-expire", "pgops.backup main-local-full"]
+
+    def test_pgbackrest_jobs_take_the_cluster_too(self):
+        assert backup_jobs(policy_with_secrets(), CLUSTER) == self.jobs
+
+
+class TestWalgBackupJobs:
+    def setup_method(self):
+        self.jobs = backup_jobs(walg_policy(), CLUSTER)
+        self.by_name = dict((job["name"], job) for job in self.jobs)
+
+    def test_one_job_per_enabled_kind(self):
+        assert sorted(self.by_name) == sorted([
+            "pgops.backup main-offsite-full", "pgops.backup main-offsite-diff", "pgops.backup main-offsite-incr",
+            "pgops.backup main-offsite-expire"])
+
+    def test_full(self):
+        assert shlex.split(self.by_name["pgops.backup main-offsite-full"]["job"]) == [
+            JOB_WRAPPER, "main-offsite-full", "--", "/usr/local/bin/wal-g", "backup-push", "--full",
+            "/var/lib/postgresql/15/main"]
+        assert self.by_name["pgops.backup main-offsite-full"]["log"] == "/var/log/pgops-backup/main-offsite-full.log"
+
+    def test_diff_and_incr_are_deltas(self):
+        for kind in ("diff", "incr"):
+            assert shlex.split(self.by_name["pgops.backup main-offsite-%s" % kind]["job"])[3:] == [
+                "/usr/local/bin/wal-g", "backup-push", "/var/lib/postgresql/15/main"]
+
+    def test_expire_by_count(self):
+        assert shlex.split(self.by_name["pgops.backup main-offsite-expire"]["job"])[3:] == [
+            "/usr/local/bin/wal-g", "delete", "retain", "FULL", "2", "--confirm"]
+
+    def test_expire_by_time_goes_through_sh_without_a_percent_sign(self):
+        jobs = backup_jobs(walg_policy(retention={"type": "time", "full": 14}), CLUSTER)
+        job = [j for j in jobs if j["name"] == "pgops.backup main-offsite-expire"][0]["job"]
+        assert "%" not in job
+        assert shlex.split(job)[3:] == ["/bin/sh", "-c", "exec /usr/local/bin/wal-g delete before FIND_FULL "
+                                                         "\"$(date -u -d '-14 days' -Iseconds)\" --confirm"]
+
+    def test_no_percent_sign_cron_would_split_on(self):
+        assert not [job["name"] for job in self.jobs if "%" in job["job"]]
+
+    def test_no_secret_in_any_job(self):
+        text = repr(self.jobs)
+        assert not [s for s in SECRETS if s in text]
+
+    def test_cluster_is_needed(self):
+        assert "data_directory" in filter_error(backup_jobs, walg_policy())
+
+    def test_expire_alone_needs_no_cluster(self):
+        policy = walg_policy(schedule={"full": "", "diff": "", "incr": ""})
+        assert [job["name"] for job in backup_jobs(policy)] == ["pgops.backup main-offsite-expire"]
+
+
+class TestWalgConfig:
+    def test_config(self):
+        result = walg_config(walg_policy(), CLUSTER, 2, libsodium_key=LIBSODIUM_KEY)
+        assert result["WALG_S3_PREFIX"] == "s3://pg-backups/walg"
+        assert result["AWS_ENDPOINT"] == "https://minio.lab.internal:9000"
+        assert result["AWS_S3_FORCE_PATH_STYLE"] == "true"
+        assert result["WALG_LIBSODIUM_KEY"] == LIBSODIUM_KEY and result["WALG_LIBSODIUM_KEY_TRANSFORM"] == "hex"
+        assert result["WALG_UPLOAD_CONCURRENCY"] == "4"
+        assert result["PGDATA"] == CLUSTER["data_directory"] and result["PGPORT"] == "5432"
+        assert "WALG_DELTA_MAX_STEPS" not in result
+        # the generated pgBackRest-style passphrase is not what wal-g encrypts with
+        assert PASSPHRASE not in result.values()
+
+    def test_delta_and_brotli(self):
+        policy = backup_policy(variables(tool="walg", compression="brotli", repositories=[
+            {"type": "s3", "bucket": "b", "access_key": "a", "secret_key": "s", "encrypt": False}]))
+        result = walg_config(policy, CLUSTER, "8", delta_max_steps=6, brotli_available=True)
+        assert result["WALG_DELTA_MAX_STEPS"] == "6" and result["WALG_COMPRESSION_METHOD"] == "brotli"
+        assert result["WALG_UPLOAD_CONCURRENCY"] == "16"
+        assert "brotli" in filter_error(walg_config, policy, CLUSTER, 8)
+
+    @pytest.mark.parametrize("key", [None, "", LIBSODIUM_KEY[:63], "k" * 31, "not a key at all"])
+    def test_bad_key(self, key):
+        message = filter_error(walg_config, walg_policy(), CLUSTER, 2, libsodium_key=key)
+        assert "pgops.backup policy: walg_libsodium_key: " in message
+        assert not key or key not in message
+
+    def test_tls_verification_off_is_refused_with_the_policy(self):
+        with pytest.raises(Exception) as info:
+            walg_policy(verify_tls=False)
+        assert "pg_backup_repositories[0].verify_tls" in str(info.value)
+
+    def test_without_cluster(self):
+        assert "data_directory" in filter_error(walg_config, walg_policy(), None, 2, libsodium_key=LIBSODIUM_KEY)
+
+    def test_pgbackrest_policy(self):
+        assert "walg" in filter_error(walg_config, backup_policy(variables()), CLUSTER, 2)
+
+
+class TestWalgVersion:
+    @pytest.mark.parametrize("text, version", [
+        ("wal-g version v1.1.3-rc-with-build\tdevel\tdevel\tPostgreSQL", "1.1.3"),
+        ("wal-g version v2.0.1\t1eb88a5\t2022.05.20_10:45:57\tPostgreSQL", "2.0.1"),
+        ("v3.0.5", "3.0.5"), ("wal-g version devel\tdevel\tdevel\tPostgreSQL", None), ("", None)])
+    def test_version(self, text, version):
+        assert walg_version(text) == version
+
+    def test_backup_support(self):
+        result = walg_backup_support("wal-g version v1.1.3-rc-with-build\tdevel\tdevel\tPostgreSQL", 15)
+        assert result["ok"] is False and result["found"] == "1.1.3" and result["required"] == "2.0.1"
+        assert "pg_start_backup" in result["msg"]
+        assert walg_backup_support("v2.0.1", "17")["ok"] is True
+        assert walg_backup_support("v1.1.3", 14)["ok"] is True
+
+    def test_backup_support_bad_major(self):
+        assert "major" in filter_error(walg_backup_support, "v2.0.1", "latest")

@@ -143,6 +143,21 @@ class TestValidationNamesTheVariable:
         error = refused("pg_backup_repositories[0].type", tool="walg", repositories=[posix()])
         assert "s3" in str(error)
 
+    def test_walg_with_the_default_posix_repository(self):
+        refused("pg_backup_repositories[0].type", tool="walg")
+
+    def test_walg_with_two_repositories(self):
+        error = refused("pg_backup_repositories", tool="walg", repositories=[s3(), s3(name="dr", bucket="pg-dr")])
+        assert "one s3 repository" in str(error) and "offsite, dr" in str(error)
+
+    @pytest.mark.parametrize("compression", ["gzip", "bzip2", "none"])
+    def test_walg_compression(self, compression):
+        error = refused("pg_backup_compression", tool="walg", repositories=[s3()], compression=compression)
+        assert compression in str(error) and "lz4, zstd, lzma, brotli" in str(error)
+
+    def test_unknown_compression_with_walg(self):
+        refused("pg_backup_compression", tool="walg", repositories=[s3()], compression="xz")
+
     def test_short_cipher_passphrase(self):
         error = refused("pg_backup_repositories[0].cipher_passphrase",
                         repositories=[s3(cipher_passphrase="short-secret")])
@@ -237,6 +252,20 @@ class TestDefaults:
     def test_rpo_sets_archive_timeout(self):
         assert normalize_policy(rpo="1h30m")["archive_timeout"] == 2700
         assert normalize_policy(rpo="1m")["archive_timeout"] == 30
+
+    def test_walg_with_one_s3_repository(self):
+        policy = normalize_policy(tool="walg", repositories=[s3()])
+        assert policy["tool"] == "walg"
+        assert [(r["name"], r["prefix"], r["encrypt"]) for r in policy["repositories"]] == [("offsite", "/walg", True)]
+
+    @pytest.mark.parametrize("compression", [None, "lz4", "zstd", "lzma", "brotli"])
+    def test_walg_compressions(self, compression):
+        assert normalize_policy(tool="walg", repositories=[s3()], compression=compression)["compression"] == compression
+
+    @pytest.mark.parametrize("compression", ["zstd", "lz4", "gzip", "bzip2", "none", "brotli", "lzma"])
+    def test_pgbackrest_compressions_are_left_to_its_driver(self, compression):
+        # brotli and lzma pass here; the pgBackRest driver refuses them (ToolError) when writing its config
+        assert normalize_policy(compression=compression)["compression"] == compression
 
     def test_input_is_not_modified(self):
         repos = [s3()]

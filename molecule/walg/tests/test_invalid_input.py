@@ -1,0 +1,49 @@
+"""Bad wal-g input fails at the start, names the variable, and changes nothing on the host."""
+import json
+
+import pytest
+
+from labtest import ansible_playbook, host
+
+HOST = "walg-bookworm"
+S3 = {"name": "offsite", "type": "s3", "endpoint": "minio:9000", "uri_style": "path",
+      "access_key": "AKEXAMPLE", "secret_key": "SKEXAMPLE"}
+CASES = {
+    "download without a checksum": ({"walg_install_from": "url", "walg_release_sha256": ""}, "walg_release_sha256"),
+    "unknown compression method": ({"pg_backup_compression": "snappy"}, "pg_backup_compression"),
+    "key of the wrong length": ({"walg_libsodium_key": "00" * 31}, "walg_libsodium_key"),
+    "missing bucket": ({"pg_backup_repositories": [S3]}, "pg_backup_repositories[0].bucket"),
+    "unknown tool name": ({"pg_backup_tool": "bacula"}, "pg_backup_tool"),
+}
+WATCHED = "/var/lib/postgresql/.walg.json /etc/postgresql/15/main/conf.d/90-pgops-archiving.conf /usr/local/bin/wal-g"
+
+
+def host_state():
+    h = host(HOST)
+    return (h.check_output("sha256sum %s" % WATCHED), h.run("crontab -l -u postgres").stdout,
+            h.check_output("ls -l /opt/wal-g"),
+            h.check_output("sudo -u postgres psql -XAtc 'SELECT pg_postmaster_start_time()'"))
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_invalid_input_fails_first_and_names_the_variable(case):
+    extra, variable = CASES[case]
+    before = host_state()
+    result = ansible_playbook("apply_roles.yml", "--limit", HOST, "-e", json.dumps(extra))
+    output = result.stdout + result.stderr
+    assert result.returncode != 0, output
+    assert variable in output, output
+    assert "changed=0" in output, output
+    assert host_state() == before
+
+
+def test_checksum_mismatch_installs_nothing():
+    before = host_state()
+    result = ansible_playbook("apply_roles.yml", "--limit", HOST, "-e", json.dumps(
+        {"walg_version": "v9.9.9", "walg_release_sha256": "0" * 64}))
+    output = result.stdout + result.stderr
+    assert result.returncode != 0, output
+    assert "did not match" in output and "0" * 64 in output, output
+    assert not host(HOST).file("/opt/wal-g/v9.9.9").exists
+    assert not host(HOST).file("/var/tmp/wal-g-v9.9.9.tar.gz").exists
+    assert host_state() == before

@@ -1,0 +1,43 @@
+"""Switching a host from wal-g to pgBackRest and back converges cleanly: one tool's settings and jobs."""
+import json
+
+from labtest import ansible_playbook, host, psql, wait_for
+
+HOST = "walg-bookworm"
+PGBACKREST = {"pg_backup_tool": "pgbackrest",
+              "pg_backup_repositories": [{"name": "local", "type": "posix", "retention": {"full": 2}}],
+              "pg_backup_schedule": {"full": "30 1 * * 0", "diff": "", "incr": "", "expire": ""}}
+
+
+def site(*extra):
+    result = ansible_playbook("../../playbooks/site.yml", "--limit", HOST, *extra)
+    assert result.returncode == 0, result.stdout + result.stderr
+    return result.stdout
+
+
+def jobs():
+    return host(HOST).run("crontab -l -u postgres").stdout
+
+
+def archives_a_segment():
+    segment = psql(HOST, "SELECT pg_walfile_name(pg_current_wal_lsn())")
+    psql(HOST, "INSERT INTO wal_probe VALUES (now()); SELECT pg_switch_wal()")
+    return wait_for(lambda: psql(HOST, "SELECT coalesce(last_archived_wal, '') >= '%s' FROM pg_stat_archiver"
+                                 % segment) == "t", timeout=90)
+
+
+def test_switch_to_pgbackrest_and_back():
+    started = psql(HOST, "SELECT pg_postmaster_start_time()")
+    site("-e", json.dumps(PGBACKREST))
+    assert psql(HOST, "SHOW archive_command") == "pgbackrest --stanza=main archive-push %p"
+    assert "pgbackrest --stanza=main --repo=1 --type=full backup" in jobs() and "wal-g" not in jobs()
+    assert archives_a_segment()
+
+    site()
+    assert psql(HOST, "SHOW archive_command") == "/usr/local/bin/wal-g wal-push %p"
+    assert "pgbackrest" not in jobs()
+    assert archives_a_segment()
+    # a tool switch is a reload, never a restart
+    assert psql(HOST, "SELECT pg_postmaster_start_time()") == started
+    # and the switched-back host is converged: a second run changes nothing
+    assert "changed=0" in site()
