@@ -81,3 +81,18 @@ def ansible_playbook(playbook, *args):
     """Runs a playbook of the scenario against the scenario's inventory, as the user would."""
     return subprocess.run(["ansible-playbook", "-i", INVENTORY, os.path.join(SCENARIO_DIR, playbook)] + list(args),
                           capture_output=True, text=True, timeout=600, check=False)
+
+
+def module(name, module_name, args, become_user="postgres", check=False):
+    """One of the collection's modules run on a lab host, as `ansible -m` runs it; its result dict."""
+    argv = ["ansible", name, "-i", INVENTORY, "-m", "pgops.backup." + module_name, "-a", json.dumps(args),
+            "--become", "--become-user", become_user]
+    if check:
+        argv.append("--check")
+    env = dict(os.environ, ANSIBLE_LOAD_CALLBACK_PLUGINS="1", ANSIBLE_STDOUT_CALLBACK="json")
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=900, env=env, check=False)
+    try:
+        report = json.loads(done.stdout)
+    except ValueError:
+        raise AssertionError("no JSON from ansible: %s %s" % (done.stdout[-2000:], done.stderr[-2000:]))
+    return report["plays"][0]["tasks"][0]["hosts"][name]

@@ -301,3 +301,18 @@ def with_passphrases(policy, passphrases):
             repo["cipher_passphrase"] = passphrases[repo["name"]]
         result["repositories"].append(repo)
     return result
+
+
+def minimal_policy(tool, stanza="main"):
+    """The least policy a driver needs to list, take and restore backups, for modules that run without the
+    roles' policy: the tool's own configuration file (pgbackrest.conf, .walg.json) holds the rest.
+
+    wal-g gets its one repository (index 1, named 'walg') so that inventory can name it; pgBackRest gets
+    none, and its inventory names each repository 'repo<N>' as info reports them.
+    """
+    if tool not in TOOLS:
+        raise PolicyError("tool", "unknown tool %r; use one of %s" % (tool, ", ".join(TOOLS)))
+    if not _NAME_RE.match(str(stanza or "")):
+        raise PolicyError("stanza", "%r may hold letters, digits, '.', '_' and '-' only" % (stanza,))
+    repositories = [{"index": 1, "name": "walg"}] if tool == "walg" else []
+    return {"tool": tool, "stanza": str(stanza), "compression": None, "repositories": repositories}

@@ -48,3 +48,47 @@ def choose_cluster(clusters, version=None, name="main"):
         return None, ("no PostgreSQL cluster %s/%s on this host (clusters: %s); set pg_backup_cluster.version "
                       "and pg_backup_cluster.name" % (version or "*", name, listed))
     return None, ("several clusters are named %s (%s); set pg_backup_cluster.version to pick one" % (name, listed))
+
+
+PG_STAT_ARCHIVER_SQL = (
+    "SELECT archived_count, last_archived_wal, last_archived_time, failed_count, last_failed_wal, "
+    "last_failed_time, stats_reset FROM pg_stat_archiver")
+
+
+def connect(host, port, dbname="postgres", user=None, connect_timeout=5):
+    """A psycopg2 connection in autocommit over a Unix socket directory (host) and port."""
+    import psycopg2  # imported here: modules report a clear error when it is missing
+
+    kwargs = dict(host=host, port=int(port), dbname=dbname, connect_timeout=connect_timeout)
+    if user:
+        kwargs["user"] = user
+    conn = psycopg2.connect(**kwargs)
+    conn.autocommit = True
+    return conn
+
+
+def query(conn, sql, params=None):
+    """Rows as dictionaries."""
+    cur = conn.cursor()
+    try:
+        cur.execute(sql, params)
+        if cur.description is None:
+            return []
+        names = [column[0] for column in cur.description]
+        return [dict(zip(names, row)) for row in cur.fetchall()]
+    finally:
+        cur.close()
+
+
+def archiver_row(conn):
+    return query(conn, PG_STAT_ARCHIVER_SQL)[0]
+
+
+def btree_indexes(conn):
+    """Every btree index of the database outside the system schemas."""
+    return query(conn, (
+        "SELECT c.oid::int AS oid, n.nspname || '.' || c.relname AS name FROM pg_index i "
+        "JOIN pg_class c ON c.oid = i.indexrelid JOIN pg_am a ON a.oid = c.relam "
+        "JOIN pg_namespace n ON n.oid = c.relnamespace "
+        "WHERE a.amname = 'btree' AND i.indisvalid AND n.nspname NOT IN ('pg_catalog', 'information_schema') "
+        "AND c.relpersistence <> 't' ORDER BY 2"))

@@ -26,8 +26,13 @@ def archives_a_segment():
                                  % segment) == "t", timeout=90)
 
 
+def failed_archive_attempts():
+    return int(psql(HOST, "SELECT failed_count FROM pg_stat_archiver"))
+
+
 def test_switch_to_pgbackrest_and_back():
     started = psql(HOST, "SELECT pg_postmaster_start_time()")
+    failures = failed_archive_attempts()
     site("-e", json.dumps(PGBACKREST))
     assert psql(HOST, "SHOW archive_command") == "pgbackrest --stanza=main archive-push %p"
     assert "pgbackrest --stanza=main --repo=1 --type=full backup" in jobs() and "wal-g" not in jobs()
@@ -39,5 +44,7 @@ def test_switch_to_pgbackrest_and_back():
     assert archives_a_segment()
     # a tool switch is a reload, never a restart
     assert psql(HOST, "SELECT pg_postmaster_start_time()") == started
+    # archiving was switched only once the new tool was ready: not one failed attempt
+    assert failed_archive_attempts() == failures
     # and the switched-back host is converged: a second run changes nothing
     assert "changed=0" in site()

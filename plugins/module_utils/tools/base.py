@@ -26,6 +26,8 @@ class BackupTool(object):
 
     name = None
     binary = None
+    # the backup types backup_argv takes (and a module offers)
+    backup_types = ()
 
     def __init__(self, policy, cluster=None):
         self.policy = policy
@@ -43,4 +45,35 @@ class BackupTool(object):
         raise NotImplementedError
 
     def expire_argv(self, repository):
+        raise NotImplementedError
+
+    # what the repositories hold
+    def inventory(self, run):
+        """Every repository of the stanza with its backups and its WAL archive range.
+
+        run: ``run(argv) -> stdout``, supplied by the module; it raises ToolError when the command fails.
+        Returns {'repositories': [{'index', 'name', 'status', 'backups', 'archive': {'min', 'max'}}]}, where
+        'status' is the tool's word on the repository ('ok' when all is well), 'archive' min and max are WAL
+        segment names (None when unknown or empty) and every backup, oldest first, is
+        {'label', 'type' ('full', 'diff', 'incr' or 'delta'), 'start', 'stop' (whole epoch seconds), 'duration'
+        (stop - start), 'size', 'repository_size' (bytes), 'lsn_start', 'lsn_stop' ('X/Y'), 'wal_start',
+        'wal_stop' (segment names; None where the tool does not say), 'error' (bool: the tool found errors in
+        it), 'repository' (the index)}.
+        """
+        raise NotImplementedError
+
+    # restore: how to fetch a backup, and what recovery then needs
+    def restore_plan(self, data_directory, backup=None, target=None, target_action="promote", delta=False,
+                     primary=False, repository=None):
+        """{'argv', 'auto_conf', 'recovery_signal'}: the command that fetches the backup into data_directory,
+        the settings the module then appends to postgresql.auto.conf, and whether it must create
+        recovery.signal.
+
+        backup: a label, None for the tool's latest; target: {'type': latest|time|lsn|xid|name|immediate,
+        'value'} or None for latest (see restore.normalize_target); target_action: promote, pause or shutdown,
+        for every target but latest; delta: restore over an existing data directory (pgBackRest only);
+        primary: the restored cluster takes over as the primary and keeps archiving, otherwise archive_mode is
+        turned off so a copy never pushes WAL into its origin's archive; repository: index of the repository to
+        restore from (None: the tool chooses). ValueError names a wrong argument.
+        """
         raise NotImplementedError

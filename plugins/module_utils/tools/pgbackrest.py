@@ -9,6 +9,8 @@ __metaclass__ = type
 
 import json
 
+from ansible_collections.pgops.backup.plugins.module_utils.restore import (
+    check_backup_label, check_data_directory, check_target_action, normalize_target, recovery_time)
 from ansible_collections.pgops.backup.plugins.module_utils.tools.base import BackupTool, ToolError
 
 COMPRESS_TYPES = {"zstd": "zst", "lz4": "lz4", "gzip": "gz", "bzip2": "bz2", "none": "none"}
@@ -29,9 +31,24 @@ def _yn(value):
     return "y" if value else "n"
 
 
+def _repository_index(repository):
+    """The index of a repository given as its index or as a dictionary that holds one ({'index': 2})."""
+    index = repository.get("index") if isinstance(repository, dict) else repository
+    if isinstance(index, bool):
+        index = None
+    try:
+        index = int(index)
+    except (TypeError, ValueError):
+        index = 0
+    if index < 1:
+        raise ValueError("repository: expected a repository index of 1 or more, got %r" % (repository,))
+    return index
+
+
 class PgBackRest(BackupTool):
     name = "pgbackrest"
     binary = "pgbackrest"
+    backup_types = BACKUP_TYPES
 
     def _base(self):
         return [self.binary, "--stanza=%s" % self.policy["stanza"]]
@@ -45,13 +62,64 @@ class PgBackRest(BackupTool):
     def backup_argv(self, repository, backup_type):
         if backup_type not in BACKUP_TYPES:
             raise ValueError("pgBackRest backup types are %s, not %r" % (", ".join(BACKUP_TYPES), backup_type))
-        return self._base() + ["--repo=%d" % repository["index"], "--type=%s" % backup_type, "backup"]
+        return self._base() + ["--repo=%d" % _repository_index(repository), "--type=%s" % backup_type, "backup"]
 
     def expire_argv(self, repository):
         return self._base() + ["--repo=%d" % repository["index"], "expire"]
 
     def info_argv(self):
         return self._base() + ["--output=json", "info"]
+
+    def inventory(self, run):
+        """One `info` call: the stanza's repositories (those info reports and those the policy names), each
+        named from the policy or 'repo<N>', with its backups and the archive range of its newest database."""
+        text = run(self.info_argv())
+        stanza = self.policy["stanza"]
+        found = [s for s in parse_info(text) if s["name"] == stanza]
+        reported = dict((r["key"], r) for r in (found[0]["repositories"] if found else []))
+        names = dict((r["index"], r.get("name")) for r in self.policy.get("repositories") or [])
+        ranges = archive_ranges(text, stanza)
+        repositories = []
+        for index in sorted(set(reported) | set(names)):
+            repo = reported.get(index)
+            backups = [dict(backup, repository=index) for backup in (repo["backups"] if repo else [])]
+            for backup in backups:
+                backup["start"], backup["stop"] = int(backup["start"]), int(backup["stop"])
+                backup["duration"] = backup["stop"] - backup["start"]
+            backups.sort(key=lambda b: (b["start"], b["stop"]))
+            repositories.append({
+                "index": index,
+                "name": names.get(index) or "repo%d" % index,
+                "status": repo["status"] if repo else "not reported by pgbackrest info",
+                "backups": backups,
+                "archive": ranges.get(index, {"min": None, "max": None}),
+            })
+        return {"repositories": repositories}
+
+    def restore_plan(self, data_directory, backup=None, target=None, target_action="promote", delta=False,
+                     primary=False, repository=None):
+        """pgBackRest writes the recovery settings itself: nothing to append, no recovery.signal to create."""
+        data_directory = check_data_directory(data_directory)
+        target = normalize_target(target)
+        check_target_action(target_action)
+        argv = self._base() + ["--reset-pg1-host", "--pg1-path=%s" % data_directory]
+        if target["type"] == "latest":
+            argv.append("--type=default")
+        else:
+            argv.append("--type=%s" % target["type"])
+            if target["value"] is not None:
+                value = recovery_time(target["value"]) if target["type"] == "time" else target["value"]
+                argv.append("--target=%s" % value)
+            argv.append("--target-action=%s" % target_action)
+        if backup:
+            argv.append("--set=%s" % check_backup_label(backup))
+        if repository is not None:
+            argv.append("--repo=%d" % _repository_index(repository))
+        if delta:
+            argv.append("--delta")
+        if not primary:
+            argv.append("--archive-mode=off")
+        return {"argv": argv + ["restore"], "auto_conf": {}, "recovery_signal": False}
 
     def stanza_create_argv(self):
         return self._base() + ["stanza-create"]
@@ -177,6 +245,25 @@ def parse_info(text):
                         for a in entry.get("archive", [])],
         })
     return stanzas
+
+
+def archive_ranges(text, stanza):
+    """{repository index: {'min', 'max'}}: each repository's WAL archive range for its newest database (the
+    archive of the cluster a stanza-upgrade moved on from is left out)."""
+    try:
+        data = json.loads(text)
+    except ValueError as exc:
+        raise ToolError("pgbackrest info did not return JSON: %s" % exc)
+    newest = {}
+    for entry in data:
+        if entry.get("name") != stanza:
+            continue
+        for archive in entry.get("archive", []):
+            database = archive.get("database") or {}
+            key, db_id = database.get("repo-key", 1), database.get("id", 0)
+            if key not in newest or db_id >= newest[key][0]:
+                newest[key] = (db_id, {"min": archive.get("min"), "max": archive.get("max")})
+    return dict((key, value[1]) for key, value in newest.items())
 
 
 def stanza_state(stanzas, stanza_name, expected_repos, system_id=None):

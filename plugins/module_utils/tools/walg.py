@@ -19,11 +19,17 @@ import re
 from numbers import Integral
 
 from ansible_collections.pgops.backup.plugins.module_utils.policy import WALG_COMPRESSIONS
+from ansible_collections.pgops.backup.plugins.module_utils.restore import (
+    check_backup_label, check_data_directory, check_target_action, normalize_target, recovery_time)
+from ansible_collections.pgops.backup.plugins.module_utils.timestamps import epoch_seconds
 from ansible_collections.pgops.backup.plugins.module_utils.tools.base import BackupTool, ToolError
 
 # absolute: cron's PATH (/usr/bin:/bin) lacks /usr/local/bin
 BINARY = "/usr/local/bin/wal-g"
-BACKUP_TYPES = ("full", "diff", "incr")
+# what a module offers: a full backup, or a delta on the last one
+BACKUP_TYPES = ("full", "delta")
+# what backup_argv takes: the schedules' diff and incr mean a delta too
+ACCEPTED_BACKUP_TYPES = ("full", "delta", "diff", "incr")
 DEFAULT_COMPRESSION = "lz4"
 # Upload and download of tar parts and WAL are network bound, not CPU bound: two streams per core,
 # at least one, at most 16 (wal-g's own default upload concurrency), so a small host is not flooded
@@ -39,6 +45,11 @@ _HEX_KEY_RE = re.compile(r"^[0-9A-Fa-f]{64}$")
 _BASE64_KEY_RE = re.compile(r"^[A-Za-z0-9+/]{43}=$")
 _VERSION_RE = re.compile(r"^v?(\d+)\.(\d+)\.(\d+)(?:[-+.~][0-9A-Za-z.+~-]*)?$")
 _DELTA_MARK = "_D_"
+REPOSITORY_NAME = "walg"
+LATEST = "LATEST"
+# recovery_target_* for each target type that carries a value
+RECOVERY_TARGET_SETTINGS = {"time": "recovery_target_time", "lsn": "recovery_target_lsn",
+                            "xid": "recovery_target_xid", "name": "recovery_target_name"}
 
 
 def _lsn(value):
@@ -85,6 +96,7 @@ def concurrency_for(cores):
 class WalG(BackupTool):
     name = "walg"
     binary = BINARY
+    backup_types = BACKUP_TYPES
 
     def _data_directory(self):
         if not self.cluster or not self.cluster.get("data_directory"):
@@ -98,9 +110,10 @@ class WalG(BackupTool):
         return "%s wal-fetch %%f %%p" % self.binary
 
     def backup_argv(self, repository, backup_type):
-        """full: a full backup. diff and incr: a delta on the last backup when WALG_DELTA_MAX_STEPS > 0
-        (and fewer than that many deltas follow the last full), otherwise wal-g takes a full one."""
-        if backup_type not in BACKUP_TYPES:
+        """full: a full backup. delta (and the schedules' diff and incr): a delta on the last backup when
+        WALG_DELTA_MAX_STEPS > 0 (and fewer than that many deltas follow the last full), otherwise wal-g takes a
+        full one. The repository is not read: wal-g has one, in .walg.json."""
+        if backup_type not in ACCEPTED_BACKUP_TYPES:
             raise ValueError("wal-g backup types are %s, not %r" % (", ".join(BACKUP_TYPES), backup_type))
         data_directory = self._data_directory()
         if backup_type == "full":
@@ -124,6 +137,55 @@ class WalG(BackupTool):
 
     def version_argv(self):
         return [self.binary, "--version"]
+
+    def wal_show_argv(self):
+        # --without-backups: the archive range is all inventory needs; backup lookups would read every sentinel
+        return [self.binary, "wal-show", "--detailed-json", "--without-backups"]
+
+    def _repository_name(self):
+        repositories = self.policy.get("repositories") or []
+        return (repositories[0].get("name") if repositories else None) or REPOSITORY_NAME
+
+    def inventory(self, run):
+        """The one repository (index 1): backup-list's backups, and the archive range from wal-show, which
+        may fail or be empty without failing the inventory (min and max are None then)."""
+        backups = [_inventory_backup(b) for b in parse_backup_list(run(self.backup_list_argv()))]
+        backups.sort(key=lambda b: (b["start"] or 0, b["stop"] or 0))
+        try:
+            archive = parse_wal_show(run(self.wal_show_argv()))
+        except ToolError:
+            archive = {"min": None, "max": None}
+        return {"repositories": [{"index": 1, "name": self._repository_name(), "status": "ok",
+                                  "backups": backups, "archive": archive}]}
+
+    def restore_plan(self, data_directory, backup=None, target=None, target_action="promote", delta=False,
+                     primary=False, repository=None):
+        """backup-fetch into an empty data directory, then recovery settings and recovery.signal from the module.
+
+        backup-fetch takes a name or LATEST only, so for a time or an LSN give the backup that precedes the
+        target (decisions.backup_for_target) or recovery may start past it.
+        """
+        if delta:
+            raise ValueError("wal-g restores into an empty directory only; delta restore is a pgBackRest feature")
+        if repository is not None and repository not in (1, "1") and not (
+                isinstance(repository, dict) and repository.get("index") == 1):
+            raise ValueError("repository: wal-g stores backups in one repository (1), not %r" % (repository,))
+        data_directory = check_data_directory(data_directory)
+        target = normalize_target(target)
+        check_target_action(target_action)
+        label = check_backup_label(backup) if backup else LATEST
+        settings = {"restore_command": self.restore_command()}
+        if target["type"] in RECOVERY_TARGET_SETTINGS:
+            value = recovery_time(target["value"]) if target["type"] == "time" else target["value"]
+            settings[RECOVERY_TARGET_SETTINGS[target["type"]]] = value
+        elif target["type"] == "immediate":
+            settings["recovery_target"] = "immediate"
+        if target["type"] != "latest":
+            settings["recovery_target_action"] = target_action
+        if not primary:
+            settings["archive_mode"] = "off"
+        return {"argv": [self.binary, "backup-fetch", data_directory, label], "auto_conf": settings,
+                "recovery_signal": True}
 
     def config(self, repository, cores, compression=None, delta_max_steps=0, libsodium_key=None, ca_file=None,
                brotli_available=False):
@@ -221,6 +283,52 @@ def parse_backup_list(text):
             "pg_version": entry.get("pg_version"),
         })
     return backups
+
+
+def _inventory_backup(backup):
+    """A parse_backup_list backup in BackupTool.inventory()'s form. wal-g lists only backups that completed;
+    without start_time and finish_time (older wal-g) the sentinel's time stands for both."""
+    stop = epoch_seconds(backup["stop"] or backup["time"])
+    start = epoch_seconds(backup["start"]) if backup["start"] else stop
+    return {
+        "label": backup["label"],
+        "type": backup["type"],
+        "start": start,
+        "stop": stop,
+        "duration": stop - start if start is not None and stop is not None else None,
+        "size": backup["size"],
+        "repository_size": backup["repository_size"],
+        "lsn_start": backup["lsn_start"],
+        "lsn_stop": backup["lsn_stop"],
+        "wal_start": backup["wal_start"],
+        "wal_stop": None,
+        "error": False,
+        "repository": 1,
+    }
+
+
+def parse_wal_show(text):
+    """{'min', 'max'} WAL segments in the archive from `wal-g wal-show --detailed-json`: a JSON list of timelines,
+    each with start_segment and end_segment (its first and last segment; missing_segments lists the gaps).
+    Nothing archived: [] or null, both give None and None. Segment names sort by timeline, then position."""
+    text = (text or "").strip()
+    data = None
+    if text:
+        try:
+            data = json.loads(text)
+        except ValueError:
+            lines = [line for line in text.splitlines() if line.strip().startswith("[")]
+            try:
+                data = json.loads(lines[-1]) if lines else None
+            except ValueError:
+                data = None
+            if data is None:
+                raise ToolError("wal-g wal-show did not return JSON")
+    if not isinstance(data, list):
+        return {"min": None, "max": None}
+    starts = [t.get("start_segment") for t in data if isinstance(t, dict) and t.get("start_segment")]
+    ends = [t.get("end_segment") for t in data if isinstance(t, dict) and t.get("end_segment")]
+    return {"min": min(starts) if starts else None, "max": max(ends) if ends else None}
 
 
 def version_tuple(text):

@@ -10,8 +10,8 @@ __metaclass__ = type
 import pytest
 
 from ansible_collections.pgops.backup.plugins.module_utils.policy import (
-    DEFAULT_POSIX_PATH, PolicyError, archive_timeout_for, normalize_policy, parse_cron, parse_duration,
-    parse_endpoint, repositories_needing_passphrase, with_passphrases)
+    DEFAULT_POSIX_PATH, PolicyError, archive_timeout_for, minimal_policy, normalize_policy, parse_cron,
+    parse_duration, parse_endpoint, repositories_needing_passphrase, with_passphrases)
 
 PASSPHRASE = "correct-horse-battery-staple-42"
 
@@ -355,3 +355,20 @@ class TestPassphrases:
             with_passphrases(self.policy(), passphrases)
         assert info.value.variable == "pg_backup_repositories"
         assert "offsite" in str(info.value)
+
+
+class TestMinimalPolicy:
+    def test_pgbackrest(self):
+        assert minimal_policy("pgbackrest") == {"tool": "pgbackrest", "stanza": "main", "compression": None,
+                                                "repositories": []}
+
+    def test_walg_names_its_one_repository(self):
+        assert minimal_policy("walg", "prod") == {"tool": "walg", "stanza": "prod", "compression": None,
+                                                  "repositories": [{"index": 1, "name": "walg"}]}
+
+    @pytest.mark.parametrize("tool, stanza, variable", [("barman", "main", "tool"), ("pgbackrest", "a b", "stanza"),
+                                                        ("walg", "", "stanza"), (None, "main", "tool")])
+    def test_refused(self, tool, stanza, variable):
+        with pytest.raises(PolicyError) as info:
+            minimal_policy(tool, stanza)
+        assert info.value.variable == variable

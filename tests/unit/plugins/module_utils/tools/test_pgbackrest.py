@@ -11,7 +11,8 @@ import configparser
 
 import pytest
 
-from ansible_collections.pgops.backup.plugins.module_utils.policy import normalize_policy, with_passphrases
+from ansible_collections.pgops.backup.plugins.module_utils.policy import (
+    minimal_policy, normalize_policy, with_passphrases)
 from ansible_collections.pgops.backup.plugins.module_utils.tools.base import ToolError
 from ansible_collections.pgops.backup.plugins.module_utils.tools.pgbackrest import (
     LOG_PATH, SPOOL_PATH, PgBackRest, parse_info, render_config, stanza_state)
@@ -423,3 +424,197 @@ def test_real_info_output_parses_into_a_full_backup_per_repository(fixture, vers
     assert state == "present"
     with pytest.raises(ToolError, match="belongs to system id"):
         stanza_state(stanzas, "main", [1, 2], system_id="1")
+
+
+def fake_run(text, calls=None):
+    """run(argv) -> stdout, as modules supply it, answering every command with ``text``."""
+
+    def run(argv):
+        if calls is not None:
+            calls.append(list(argv))
+        return text
+
+    return run
+
+
+def minimal_tool(stanza="main"):
+    return PgBackRest(minimal_policy("pgbackrest", stanza))
+
+
+class TestInventory:
+    @pytest.mark.parametrize("fixture, labels, times, archive", [
+        ("info-two-repos-pg15.captured.json", ["20261126-055056F", "20261126-055059F"],
+         [(1795672256, 1795672258), (1795672259, 1795672263)],
+         ("000000010000000000000001", "000000010000000000000008")),
+        ("info-repo-host-pg17.captured.json", ["20261126-055103F", "20261126-055107F"],
+         [(1795672263, 1795672266), (1795672267, 1795672271)],
+         ("000000010000000000000001", "000000010000000000000008")),
+    ])
+    def test_real_info_output(self, fixture_text, fixture, labels, times, archive):
+        calls = []
+        result = minimal_tool().inventory(fake_run(fixture_text("pgbackrest/" + fixture), calls))
+        assert calls == [["pgbackrest", "--stanza=main", "--output=json", "info"]]  # one call
+        repo1, repo2 = result["repositories"]
+        assert [(r["index"], r["name"], r["status"]) for r in (repo1, repo2)] == [
+            (1, "repo1", "ok"), (2, "repo2", "ok")]
+        for repo, label, (start, stop) in zip((repo1, repo2), labels, times):
+            [backup] = repo["backups"]
+            assert backup["label"] == label and backup["type"] == "full"
+            assert (backup["start"], backup["stop"], backup["duration"]) == (start, stop, stop - start)
+            for key in ("start", "stop", "duration", "size", "repository_size"):
+                assert isinstance(backup[key], int) and not isinstance(backup[key], bool), key
+            assert backup["repository"] == repo["index"] and backup["error"] is False
+            assert backup["lsn_start"].count("/") == 1 and backup["lsn_stop"].count("/") == 1
+            assert len(backup["wal_start"]) == 24 and len(backup["wal_stop"]) == 24
+            assert repo["archive"] == {"min": archive[0], "max": archive[1]}
+
+    def test_every_backup_has_the_same_keys(self, fixture_text):
+        result = minimal_tool().inventory(fake_run(fixture_text("pgbackrest/info-two-repos-pg15.captured.json")))
+        for repo in result["repositories"]:
+            assert set(repo) == {"index", "name", "status", "backups", "archive"}
+            for backup in repo["backups"]:
+                assert set(backup) == {"label", "type", "start", "stop", "duration", "size", "repository_size",
+                                       "lsn_start", "lsn_stop", "wal_start", "wal_stop", "error", "repository"}
+
+    def test_repositories_named_from_the_policy(self, fixture_text):
+        result = PgBackRest(two_repo_policy()).inventory(
+            fake_run(fixture_text("pgbackrest/info-two-repos-pg15.captured.json")))
+        assert [(r["index"], r["name"]) for r in result["repositories"]] == [(1, "local"), (2, "offsite")]
+
+    def test_backups_oldest_first(self, fixture_text):
+        result = minimal_tool().inventory(fake_run(fixture_text("pgbackrest/info-two-repos.handwritten.json")))
+        repo1, repo2 = result["repositories"]
+        assert [(b["label"], b["type"]) for b in repo1["backups"]] == [
+            ("20250302-013002F", "full"), ("20250302-013002F_20250303-013001D", "diff")]
+        assert repo1["backups"][1]["duration"] == 8
+        assert repo1["archive"] == {"min": "000000010000000000000004", "max": "000000010000000000000009"}
+        assert repo2["archive"] == {"min": "000000010000000000000005", "max": "000000010000000000000009"}
+
+    def test_archive_of_the_newest_database_after_an_upgrade(self, fixture_text):
+        [repo] = minimal_tool().inventory(fake_run(fixture_text("pgbackrest/info-upgraded.handwritten.json")))[
+            "repositories"]
+        assert repo["archive"] == {"min": "000000010000000000000004", "max": "000000010000000000000009"}
+
+    def test_stanza_not_created_yet(self, fixture_text):
+        result = minimal_tool().inventory(fake_run(fixture_text("pgbackrest/info-missing-stanza.handwritten.json")))
+        assert [(r["index"], r["status"], r["backups"], r["archive"]) for r in result["repositories"]] == [
+            (1, "missing stanza path", [], {"min": None, "max": None}),
+            (2, "missing stanza path", [], {"min": None, "max": None})]
+
+    def test_repository_of_the_policy_that_info_does_not_report(self, fixture_text):
+        policy = two_repo_policy()
+        policy["repositories"].append(dict(policy["repositories"][0], index=3, name="third"))
+        result = PgBackRest(policy).inventory(fake_run(fixture_text("pgbackrest/info-two-repos-pg15.captured.json")))
+        third = result["repositories"][2]
+        assert (third["index"], third["name"], third["backups"]) == (3, "third", [])
+        assert third["status"] != "ok" and third["archive"] == {"min": None, "max": None}
+
+    def test_other_stanza_only(self, fixture_text):
+        result = minimal_tool("reports").inventory(
+            fake_run(fixture_text("pgbackrest/info-two-repos-pg15.captured.json")))
+        assert result == {"repositories": []}
+
+    def test_no_stanza_at_all(self, fixture_text):
+        assert minimal_tool().inventory(fake_run(fixture_text("pgbackrest/info-empty.handwritten.json"))) == {
+            "repositories": []}
+
+    def test_error_backup_is_marked(self):
+        text = ('[{"name": "main", "status": {"code": 0, "message": "ok"}, "repo": [{"key": 1, "status": {"code": 0,'
+                ' "message": "ok"}}], "backup": [{"label": "20250101-000000F", "type": "full", "error": true,'
+                ' "timestamp": {"start": 10, "stop": 70}, "database": {"id": 1, "repo-key": 1}}]}]')
+        [repo] = minimal_tool().inventory(fake_run(text))["repositories"]
+        assert repo["backups"][0]["error"] is True and repo["backups"][0]["duration"] == 60
+
+    def test_failure_is_the_tools(self):
+        def run(argv):
+            raise ToolError("pgbackrest failed (exit 56): ERROR: [056]: unable to find primary cluster")
+
+        with pytest.raises(ToolError, match="056"):
+            minimal_tool().inventory(run)
+
+    def test_not_json(self):
+        with pytest.raises(ToolError, match="did not return JSON"):
+            minimal_tool().inventory(fake_run("P00  ERROR: [055]: unable to load info file"))
+
+
+DATA = "/var/lib/postgresql/15/main"
+BASE = ["pgbackrest", "--stanza=main", "--reset-pg1-host", "--pg1-path=%s" % DATA]
+
+
+class TestRestorePlan:
+    def plan(self, **kwargs):
+        return minimal_tool().restore_plan(DATA, **kwargs)
+
+    def test_latest(self):
+        assert self.plan() == {"argv": BASE + ["--type=default", "--archive-mode=off", "restore"], "auto_conf": {},
+                               "recovery_signal": False}
+        assert self.plan(target={"type": "latest"})["argv"] == self.plan()["argv"]
+
+    @pytest.mark.parametrize("target, options", [
+        ({"type": "time", "value": "2026-11-26 10:15:00+00"}, ["--type=time", "--target=2026-11-26 10:15:00+00"]),
+        ({"type": "time", "value": "2026-11-26T10:15:00.5Z"}, ["--type=time", "--target=2026-11-26 10:15:00.5+00"]),
+        ({"type": "time", "value": "2026-11-26 10:15:00+0100"}, ["--type=time", "--target=2026-11-26 10:15:00+01:00"]),
+        ({"type": "lsn", "value": "0/3000060"}, ["--type=lsn", "--target=0/3000060"]),
+        ({"type": "xid", "value": 1234}, ["--type=xid", "--target=1234"]),
+        ({"type": "name", "value": "before upgrade"}, ["--type=name", "--target=before upgrade"]),
+        ({"type": "immediate"}, ["--type=immediate"]),
+    ])
+    @pytest.mark.parametrize("action", ["promote", "pause", "shutdown"])
+    def test_targets(self, target, options, action):
+        plan = self.plan(target=target, target_action=action)
+        assert plan["argv"] == BASE + options + ["--target-action=%s" % action, "--archive-mode=off", "restore"]
+        assert plan["auto_conf"] == {} and plan["recovery_signal"] is False
+
+    def test_every_option(self):
+        argv = self.plan(backup="20261126-055059F", target={"type": "immediate"}, target_action="pause", delta=True,
+                         primary=True, repository=2)["argv"]
+        assert argv == BASE + ["--type=immediate", "--target-action=pause", "--set=20261126-055059F", "--repo=2",
+                               "--delta", "restore"]
+
+    def test_repository_as_a_dictionary(self):
+        assert "--repo=2" in self.plan(repository={"index": 2})["argv"]
+
+    def test_primary_keeps_archiving(self):
+        assert "--archive-mode=off" not in self.plan(primary=True)["argv"]
+
+    def test_data_directory_is_normalized(self):
+        assert minimal_tool().restore_plan(DATA + "/")["argv"][3] == "--pg1-path=%s" % DATA
+
+    @pytest.mark.parametrize("kwargs, message", [
+        (dict(target={"type": "time", "value": "soon"}), "target.value: 'soon' is not a time; use 2026-11-26"),
+        (dict(target={"type": "time"}), "target type 'time' needs a value"),
+        (dict(target={"type": "lsn", "value": "3000060"}), "an LSN looks like 0/3000060"),
+        (dict(target={"type": "xid", "value": "x"}), "an xid is a whole number"),
+        (dict(target_action="resume"), "target_action"),
+        (dict(backup="--delta"), "not a backup label"),
+        (dict(repository=0), "repository"),
+        (dict(repository="two"), "repository"),
+    ])
+    def test_refused(self, kwargs, message):
+        with pytest.raises(ValueError) as info:
+            self.plan(**kwargs)
+        assert message in str(info.value)
+
+    @pytest.mark.parametrize("path", ["main", "", None, "relative/main"])
+    def test_data_directory_must_be_absolute(self, path):
+        with pytest.raises(ValueError, match="data_directory"):
+            minimal_tool().restore_plan(path)
+
+
+class TestMinimalPolicy:
+    def test_backup_types(self):
+        assert PgBackRest.backup_types == ("full", "diff", "incr")
+
+    @pytest.mark.parametrize("kind", ["full", "diff", "incr"])
+    def test_backup_argv_with_an_index_only(self, kind):
+        assert minimal_tool("prod").backup_argv({"index": 2}, kind) == [
+            "pgbackrest", "--stanza=prod", "--repo=2", "--type=%s" % kind, "backup"]
+
+    def test_delta_is_wal_g_s(self):
+        with pytest.raises(ValueError, match="'delta'"):
+            minimal_tool().backup_argv({"index": 1}, "delta")
+
+    def test_commands_need_no_policy_detail(self):
+        tool = minimal_tool("prod")
+        assert tool.info_argv() == ["pgbackrest", "--stanza=prod", "--output=json", "info"]
+        assert tool.expire_argv({"index": 1}) == ["pgbackrest", "--stanza=prod", "--repo=1", "expire"]

@@ -12,12 +12,13 @@ import json
 
 import pytest
 
-from ansible_collections.pgops.backup.plugins.module_utils.policy import normalize_policy
+from ansible_collections.pgops.backup.plugins.module_utils.policy import minimal_policy, normalize_policy
 from ansible_collections.pgops.backup.plugins.module_utils.tools.base import ToolError
 from ansible_collections.pgops.backup.plugins.module_utils.tools.drivers import driver_for
 from ansible_collections.pgops.backup.plugins.module_utils.tools.pgbackrest import PgBackRest
 from ansible_collections.pgops.backup.plugins.module_utils.tools.walg import (
-    BINARY, WalG, backup_support, concurrency_for, libsodium_key_transform, parse_backup_list, version_tuple)
+    BINARY, WalG, backup_support, concurrency_for, libsodium_key_transform, parse_backup_list, parse_wal_show,
+    version_tuple)
 
 CLUSTER = {"name": "main", "major": 15, "data_directory": "/var/lib/postgresql/15/main", "port": 5433,
            "socket_dir": "/var/run/postgresql"}
@@ -416,3 +417,214 @@ def test_real_backup_list_output_parses():
         assert backup["wal_start"] == source["wal_file_name"]
         assert backup["size"] == source["uncompressed_size"] > backup["repository_size"] > 0
         assert backup["lsn_start"].count("/") == 1 and backup["pg_version"] == 130016
+
+
+def epoch(*parts):
+    import calendar
+    return calendar.timegm(tuple(parts) + (0, 0, 0))
+
+
+def fake_run(answers, calls=None):
+    """run(argv) -> stdout as modules supply it: the answer of the first key found in argv; an exception
+    answer is raised (as the module's run raises ToolError)."""
+
+    def run(argv):
+        if calls is not None:
+            calls.append(list(argv))
+        for key, answer in answers:
+            if key in argv:
+                if isinstance(answer, Exception):
+                    raise answer
+                return answer
+        raise AssertionError("unexpected command %r" % (argv,))
+
+    return run
+
+
+def minimal_tool(cluster=None):
+    return WalG(minimal_policy("walg"), cluster)
+
+
+class TestInventory:
+    def inventory(self, fixture_text, wal_show=None, tool_=None, calls=None,
+                  backup_list="walg/backup-list-detail.captured.json"):
+        if wal_show is None:
+            wal_show = fixture_text("walg/wal-show-detailed.handwritten.json")
+        answers = [("backup-list", fixture_text(backup_list)), ("wal-show", wal_show)]
+        return (tool_ or minimal_tool()).inventory(fake_run(answers, calls))
+
+    def test_real_backup_list(self, fixture_text):
+        calls = []
+        [repo] = self.inventory(fixture_text, calls=calls)["repositories"]
+        assert calls == [["/usr/local/bin/wal-g", "backup-list", "--detail", "--json"],
+                         ["/usr/local/bin/wal-g", "wal-show", "--detailed-json", "--without-backups"]]
+        assert (repo["index"], repo["name"], repo["status"]) == (1, "walg", "ok")
+        first, second = repo["backups"]
+        assert (first["label"], second["label"]) == ("base_000000010000000000000006", "base_000000010000000000000007")
+        # 2026-11-26T06:11:22.064029Z to 06:11:23.286908Z, then 06:11:23.502571Z to 06:11:24.724238Z: cut to seconds
+        assert (first["start"], first["stop"], first["duration"]) == (
+            epoch(2026, 11, 26, 6, 11, 22), epoch(2026, 11, 26, 6, 11, 23), 1)
+        assert (second["start"], second["stop"], second["duration"]) == (
+            epoch(2026, 11, 26, 6, 11, 23), epoch(2026, 11, 26, 6, 11, 24), 1)
+        assert all(isinstance(b[k], int) for b in (first, second) for k in ("start", "stop", "duration"))
+        assert first == {
+            "label": "base_000000010000000000000006", "type": "full", "start": 1795673482, "stop": 1795673483,
+            "duration": 1, "size": 34936405, "repository_size": 6518220, "lsn_start": "0/6000028",
+            "lsn_stop": "0/6000100", "wal_start": "000000010000000000000006", "wal_stop": None, "error": False,
+            "repository": 1}
+
+    def test_archive_range_across_timelines(self, fixture_text):
+        [repo] = self.inventory(fixture_text)["repositories"]
+        assert repo["archive"] == {"min": "000000010000000000000001", "max": "00000002000000000000000C"}
+
+    def test_same_clock_as_pgbackrest(self, fixture_text):
+        """The lab took the pgBackRest backups at 05:50:56 UTC that day: both tools give UTC epoch seconds."""
+        [repo] = self.inventory(fixture_text)["repositories"]
+        assert repo["backups"][0]["start"] - 1795672256 == (6 * 3600 + 11 * 60 + 22) - (5 * 3600 + 50 * 60 + 56)
+
+    def test_named_from_the_policy(self, fixture_text):
+        [repo] = self.inventory(fixture_text, tool_=tool())["repositories"]
+        assert repo["name"] == "offsite"
+
+    def test_delta_backups(self, fixture_text):
+        [repo] = self.inventory(fixture_text, backup_list="walg/backup-list-detail.handwritten.json")["repositories"]
+        assert [(b["type"], b["duration"]) for b in repo["backups"]] == [("full", 6), ("delta", 3), ("full", 7)]
+        delta = repo["backups"][1]
+        assert (delta["start"], delta["stop"]) == (epoch(2025, 3, 3, 1, 30, 1), epoch(2025, 3, 3, 1, 30, 4))
+
+    @pytest.mark.parametrize("wal_show", ["", "[]", "null", "  \n", "not json at all",
+                                          ToolError("wal-g failed (exit 1): ERROR: Failed to get the WAL folder")])
+    def test_archive_unknown_does_not_fail_the_inventory(self, fixture_text, wal_show):
+        [repo] = self.inventory(fixture_text, wal_show=wal_show)["repositories"]
+        assert repo["archive"] == {"min": None, "max": None}
+        assert len(repo["backups"]) == 2
+
+    def test_json_after_a_log_line(self, fixture_text):
+        text = ("INFO: 2026/11/26 06:12:00.000000 listing WAL\n"
+                + fixture_text("walg/wal-show-detailed.handwritten.json"))
+        [repo] = self.inventory(fixture_text, wal_show=text)["repositories"]
+        assert repo["archive"]["max"] == "00000002000000000000000C"
+
+    def test_no_backup_yet(self):
+        answers = [("backup-list", ""), ("wal-show", "[]")]
+        assert minimal_tool().inventory(fake_run(answers)) == {"repositories": [
+            {"index": 1, "name": "walg", "status": "ok", "backups": [], "archive": {"min": None, "max": None}}]}
+
+    def test_backup_list_failure_is_the_tools(self):
+        answers = [("backup-list", ToolError("wal-g failed (exit 1): ERROR: failed to list s3 folder"))]
+        with pytest.raises(ToolError, match="s3 folder"):
+            minimal_tool().inventory(fake_run(answers))
+
+    def test_backup_without_start_and_finish_time(self):
+        text = json.dumps([{"backup_name": "base_000000010000000000000002", "time": "2025-01-01T00:00:09.5+01:00",
+                            "wal_file_name": "000000010000000000000002", "start_lsn": 33554472,
+                            "finish_lsn": 33554728}])
+        [repo] = minimal_tool().inventory(fake_run([("backup-list", text), ("wal-show", "[]")]))["repositories"]
+        assert (repo["backups"][0]["start"], repo["backups"][0]["stop"], repo["backups"][0]["duration"]) == (
+            epoch(2024, 12, 31, 23, 0, 9), epoch(2024, 12, 31, 23, 0, 9), 0)
+
+    def test_nanoseconds_as_go_prints_them(self):
+        text = json.dumps([{"backup_name": "base_000000010000000000000002", "time": "2025-01-01T00:00:10Z",
+                            "start_time": "2025-01-01T00:00:01.999999999Z",
+                            "finish_time": "2025-01-01T00:00:09.123456789Z"}])
+        [repo] = minimal_tool().inventory(fake_run([("backup-list", text), ("wal-show", "[]")]))["repositories"]
+        assert repo["backups"][0]["duration"] == 8
+
+
+class TestParseWalShow:
+    def test_one_timeline(self):
+        text = json.dumps([{"id": 1, "start_segment": "000000010000000000000003",
+                            "end_segment": "000000010000000000000009", "missing_segments": []}])
+        assert parse_wal_show(text) == {"min": "000000010000000000000003", "max": "000000010000000000000009"}
+
+    def test_garbage(self):
+        with pytest.raises(ToolError, match="wal-show"):
+            parse_wal_show("{")
+
+
+class TestRestorePlan:
+    DATA = "/var/lib/postgresql/13/main"
+
+    def plan(self, **kwargs):
+        return minimal_tool().restore_plan(self.DATA, **kwargs)
+
+    def test_latest(self):
+        assert self.plan() == {
+            "argv": ["/usr/local/bin/wal-g", "backup-fetch", self.DATA, "LATEST"],
+            "auto_conf": {"restore_command": "/usr/local/bin/wal-g wal-fetch %f %p", "archive_mode": "off"},
+            "recovery_signal": True}
+
+    def test_a_named_backup(self):
+        argv = self.plan(backup="base_000000010000000000000006")["argv"]
+        assert argv == ["/usr/local/bin/wal-g", "backup-fetch", self.DATA, "base_000000010000000000000006"]
+
+    @pytest.mark.parametrize("target, settings", [
+        ({"type": "time", "value": "2026-11-26 10:15:00+00"}, {"recovery_target_time": "2026-11-26 10:15:00+00"}),
+        ({"type": "time", "value": "2026-11-26T10:15:00Z"}, {"recovery_target_time": "2026-11-26 10:15:00+00"}),
+        ({"type": "lsn", "value": "0/3000060"}, {"recovery_target_lsn": "0/3000060"}),
+        ({"type": "xid", "value": "1234"}, {"recovery_target_xid": "1234"}),
+        ({"type": "name", "value": "before upgrade"}, {"recovery_target_name": "before upgrade"}),
+        ({"type": "immediate"}, {"recovery_target": "immediate"}),
+    ])
+    @pytest.mark.parametrize("action", ["promote", "pause", "shutdown"])
+    def test_targets(self, target, settings, action):
+        plan = self.plan(target=target, target_action=action)
+        expected = {"restore_command": "/usr/local/bin/wal-g wal-fetch %f %p", "archive_mode": "off",
+                    "recovery_target_action": action}
+        expected.update(settings)
+        assert plan["auto_conf"] == expected
+        assert plan["recovery_signal"] is True
+        assert plan["argv"][-1] == "LATEST"
+
+    def test_primary_keeps_archiving(self):
+        assert self.plan(primary=True)["auto_conf"] == {"restore_command": "/usr/local/bin/wal-g wal-fetch %f %p"}
+
+    def test_repository_one_is_the_one(self):
+        assert self.plan(repository=1) == self.plan()
+        assert self.plan(repository={"index": 1}) == self.plan()
+
+    def test_needs_no_cluster(self):
+        assert minimal_tool(cluster=None).restore_plan(self.DATA)["argv"][2] == self.DATA
+
+    def test_delta_refused(self):
+        with pytest.raises(ValueError) as info:
+            self.plan(delta=True)
+        assert str(info.value) == "wal-g restores into an empty directory only; delta restore is a pgBackRest feature"
+
+    @pytest.mark.parametrize("kwargs, message", [
+        (dict(target={"type": "time", "value": "soon"}), "target.value: 'soon' is not a time; use 2026-11-26"),
+        (dict(target={"type": "name"}), "target type 'name' needs a value"),
+        (dict(target={"type": "lsn", "value": "3000060"}), "an LSN looks like 0/3000060"),
+        (dict(target={"type": "xid", "value": "-1"}), "an xid is a whole number"),
+        (dict(target={"type": "tomorrow"}), "target.type"),
+        (dict(target_action="resume"), "target_action"),
+        (dict(backup="--help"), "not a backup label"),
+        (dict(repository=2), "one repository"),
+    ])
+    def test_refused(self, kwargs, message):
+        with pytest.raises(ValueError) as info:
+            self.plan(**kwargs)
+        assert message in str(info.value)
+
+    def test_data_directory_must_be_absolute(self):
+        with pytest.raises(ValueError, match="data_directory"):
+            minimal_tool().restore_plan("13/main")
+
+
+class TestBackupTypes:
+    def test_offered(self):
+        assert WalG.backup_types == ("full", "delta")
+
+    def test_delta(self):
+        assert tool().backup_argv(tool().policy["repositories"][0], "delta") == [
+            "/usr/local/bin/wal-g", "backup-push", "/var/lib/postgresql/15/main"]
+
+    @pytest.mark.parametrize("kind, argv", [("full", ["backup-push", "--full", "/srv/pg"]),
+                                            ("delta", ["backup-push", "/srv/pg"])])
+    def test_minimal_policy_and_no_repository(self, kind, argv):
+        assert minimal_tool({"data_directory": "/srv/pg"}).backup_argv({}, kind) == ["/usr/local/bin/wal-g"] + argv
+        assert minimal_tool({"data_directory": "/srv/pg"}).backup_argv(None, kind) == ["/usr/local/bin/wal-g"] + argv
+
+    def test_driver_for_a_minimal_policy(self):
+        assert isinstance(driver_for(minimal_policy("walg"), CLUSTER), WalG)
+        assert isinstance(driver_for(minimal_policy("pgbackrest")), PgBackRest)

@@ -1,0 +1,129 @@
+"""The collection's modules against real pgBackRest repositories: standalone (Debian 12) and repository host (13)."""
+import pytest
+
+from labtest import host, module, psql
+
+# (host that holds the repositories, its repository user, the database host)
+RUNNERS = [("pg-bookworm", "postgres", "pg-bookworm"), ("backup-trixie", "pgbackrest", "pg-trixie")]
+
+
+@pytest.mark.parametrize("name,user,db", RUNNERS)
+def test_pg_backup_takes_a_backup_and_reports_it(name, user, db):
+    result = module(name, "pg_backup", {"type": "full", "repository": 1}, become_user=user)
+    assert result["changed"] is True, result
+    backup = result["backup"]
+    assert backup["label"].endswith("F") and backup["type"] == "full"
+    assert backup["start"] <= backup["stop"] and backup["duration"] == backup["stop"] - backup["start"]
+    assert backup["size"] > 0 and backup["lsn_start"] and backup["wal_start"]
+
+
+@pytest.mark.parametrize("name,user,db", RUNNERS)
+def test_pg_backup_with_max_age_takes_none_when_one_is_fresh(name, user, db):
+    args = {"type": "full", "repository": 2, "max_age": "1h"}
+    first = module(name, "pg_backup", args, become_user=user)
+    second = module(name, "pg_backup", args, become_user=user)
+    assert second["changed"] is False, second
+    assert second["backup"]["label"] == first["backup"]["label"]
+    count = len(module(name, "pg_backup_info", {"archiver": False}, become_user=user)["repositories"][1]["backups"])
+    predicted = module(name, "pg_backup", {"type": "incr", "repository": 2}, become_user=user, check=True)
+    assert predicted["changed"] is True and "would be taken" in predicted["msg"]
+    after = module(name, "pg_backup_info", {"archiver": False}, become_user=user)["repositories"][1]["backups"]
+    assert len(after) == count
+
+
+@pytest.mark.parametrize("name,user,db", RUNNERS)
+def test_pg_backup_failure_carries_the_tools_error_line(name, user, db):
+    result = module(name, "pg_backup", {"stanza": "no-such-stanza"}, become_user=user)
+    assert result.get("failed") is True
+    assert "ERROR: [" in result["msg"] and "pgbackrest failed" in result["msg"]
+
+
+@pytest.mark.parametrize("name,user,db", RUNNERS)
+def test_pg_backup_info_reports_both_repositories(name, user, db):
+    result = module(name, "pg_backup_info", {"archiver": name == db}, become_user=user)
+    assert result["changed"] is False
+    assert [r["index"] for r in result["repositories"]] == [1, 2]
+    assert [r["name"] for r in result["repositories"]] == ["repo1", "repo2"]
+    for repo in result["repositories"]:
+        assert repo["backups"] and repo["archive"]["min"] and repo["archive"]["max"]
+    if name == db:
+        archiver = result["archiver"]
+        assert archiver["last_archived_wal"] and archiver["failing"] is False
+        assert archiver["last_archived_age_seconds"] >= 0
+
+
+@pytest.mark.parametrize("name,user,db", RUNNERS)
+def test_pg_restore_check_proves_the_newest_backup(name, user, db):
+    source_started = psql(db, "SELECT pg_postmaster_start_time()")
+    labels = [b["label"] for r in module(name, "pg_backup_info", {"archiver": False}, become_user=user)["repositories"]
+              for b in r["backups"]]
+    result = module(name, "pg_restore_check", {
+        "row_counts": [{"database": "shop", "table": "orders", "equals": 20000}],
+        "sql": [{"database": "shop", "query": "SELECT count(DISTINCT customer) FROM orders", "expected": 500}],
+    }, become_user=user)
+    assert result.get("failed") is not True, result.get("msg")
+    assert result["passed"] is True and result["rto_seconds"] > 0
+    names = [c["name"] for c in result["checks"]]
+    assert "amcheck shop" in names and "rows shop.orders" in names
+    amcheck = [c for c in result["checks"] if c["name"] == "amcheck shop"][0]
+    assert amcheck["passed"] and "btree indexes checked" in amcheck["detail"]
+    assert not host(name).file("/var/tmp/pgops-restore-check").exists
+    # the source cluster and the repository are as they were
+    assert psql(db, "SELECT pg_postmaster_start_time()") == source_started
+    after = [b["label"] for r in module(name, "pg_backup_info", {"archiver": False}, become_user=user)["repositories"]
+             for b in r["backups"]]
+    assert after == labels
+
+
+@pytest.mark.parametrize("name,user,db", RUNNERS)
+def test_pg_restore_check_fails_a_wrong_assertion_and_cleans_up(name, user, db):
+    result = module(name, "pg_restore_check", {
+        "amcheck": False, "sql": [{"database": "shop", "query": "SELECT count(*) FROM orders", "expected": 1}]},
+        become_user=user)
+    assert result.get("failed") is True and result["passed"] is False
+    assert result["checks"][0]["value"] == "20000"
+    assert not host(name).file("/var/tmp/pgops-restore-check").exists
+
+
+@pytest.mark.parametrize("db", ["pg-bookworm", "pg-trixie"])
+def test_pg_restore_into_a_new_directory_is_idempotent_and_starts(db):
+    h = host(db)
+    target = "/var/lib/postgresql/restored/data"
+    h.check_output("rm -rf /var/lib/postgresql/restored /var/lib/postgresql/restored/.data.pgops-restore.json && "
+                   "install -d -o postgres -g postgres -m 0700 /var/lib/postgresql/restored")
+    args = {"data_directory": target, "target": {"type": "immediate"}}
+    predicted = module(db, "pg_restore", args, check=True)
+    assert predicted["changed"] is True and not h.file(target).exists
+    first = module(db, "pg_restore", args)
+    assert first["changed"] is True, first
+    auto_conf = h.file(target + "/postgresql.auto.conf").content_string
+    assert "archive_mode = 'off'" in auto_conf and "recovery_target = 'immediate'" in auto_conf
+    again = module(db, "pg_restore", args)
+    assert again["changed"] is False, again
+    # the restored directory is a cluster: it starts, promotes, and holds the data
+    h.check_output("printf '%%s\\n' \"port = 5498\" \"listen_addresses = ''\" "
+                   "\"unix_socket_directories = '/var/lib/postgresql/restored'\" >> %s/postgresql.conf && "
+                   "echo 'local all all trust' > %s/pg_hba.conf && touch %s/pg_ident.conf && "
+                   "chown postgres: %s/postgresql.conf %s/pg_hba.conf %s/pg_ident.conf" % ((target,) * 6))
+    major = psql(db, "SELECT current_setting('server_version_num')::int / 10000")
+    pg_ctl = "/usr/lib/postgresql/%s/bin/pg_ctl" % major
+    h.check_output("sudo -u postgres %s -D %s -l /var/lib/postgresql/restored/log -w start" % (pg_ctl, target))
+    try:
+        count = h.check_output("sudo -u postgres psql -XAt -h /var/lib/postgresql/restored -p 5498 -d shop "
+                               "-c 'SELECT count(*) FROM orders'")
+        assert count == "20000"
+    finally:
+        h.run("sudo -u postgres %s -D %s -m immediate -w stop" % (pg_ctl, target))
+
+
+@pytest.mark.parametrize("db", ["pg-bookworm"])
+def test_pg_restore_refuses_a_running_cluster_and_a_non_empty_directory(db):
+    live = psql(db, "SHOW data_directory")
+    running = module(db, "pg_restore", {"data_directory": live, "delta": True})
+    assert running.get("failed") is True and "running cluster" in running["msg"]
+    h = host(db)
+    h.check_output("install -d -o postgres -g postgres -m 0700 /var/lib/postgresql/occupied && "
+                   "sudo -u postgres touch /var/lib/postgresql/occupied/keep-me")
+    occupied = module(db, "pg_restore", {"data_directory": "/var/lib/postgresql/occupied"})
+    assert occupied.get("failed") is True and "delta=true" in occupied["msg"]
+    assert h.file("/var/lib/postgresql/occupied/keep-me").exists

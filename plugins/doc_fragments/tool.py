@@ -1,0 +1,37 @@
+# -*- coding: utf-8 -*-
+# Copyright: contributors to pgops.backup
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+
+class ModuleDocFragment(object):
+    DOCUMENTATION = r"""
+options:
+  tool:
+    description:
+      - The backup tool, configured on the host by the collection's roles (pgBackRest reads
+        /etc/pgbackrest/pgbackrest.conf, wal-g the user's ~/.walg.json).
+      - Run the module as the user that owns the tool's configuration (C(become_user) postgres, or
+        pgbackrest on a pgBackRest repository host).
+    type: str
+    choices: [pgbackrest, walg]
+    default: pgbackrest
+  stanza:
+    description: The backup set (pgBackRest's stanza; ignored by wal-g).
+    type: str
+    default: main
+"""
+
+    CLUSTER = r"""
+options:
+  cluster_version:
+    description: Major version of the local cluster; needed only when several have the same name.
+    type: str
+  cluster_name:
+    description: Name of the local cluster (Debian's layout, found with pg_lsclusters).
+    type: str
+    default: main
+"""

@@ -1,0 +1,163 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: contributors to pgops.backup
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r"""
+---
+module: pg_restore
+short_description: Restore a pgBackRest or wal-g backup into a data directory, to a recovery target
+description:
+  - Restores a backup into O(data_directory) and sets the recovery target; PostgreSQL reaches it on start.
+  - Refuses a data directory that holds a running cluster, and a non-empty one unless O(delta) is set
+    (pgBackRest's delta restore).
+  - A cluster that is not meant to become the primary (O(primary=false)) gets C(archive_mode=off), so it
+    cannot write into the production archive.
+  - Idempotent - it records what it restored beside the data directory, and the same backup and target
+    asked again of that directory change nothing.
+version_added: "0.1.0"
+author: pgops.backup developers (@pgops)
+extends_documentation_fragment:
+  - pgops.backup.tool
+options:
+  data_directory:
+    description: Where to restore. Its parent must be writable by the user the module runs as.
+    type: path
+    required: true
+  backup:
+    description: Label of the backup to restore; the newest one when not given.
+    type: str
+  target:
+    description: Where recovery stops.
+    type: dict
+    default: {type: latest}
+    suboptions:
+      type:
+        description:
+          - V(latest) replays all archived WAL; V(time), V(lsn), V(xid) and V(name) (a restore point)
+            stop at O(target.value); V(immediate) stops as soon as the backup is consistent.
+        type: str
+        choices: [latest, time, lsn, xid, name, immediate]
+        default: latest
+      value:
+        description: The time (V(2026-11-26 10:15:00+00)), LSN (V(0/3000060)), xid or restore point name.
+        type: str
+  target_action:
+    description: What PostgreSQL does at the target (not used with V(latest)).
+    type: str
+    choices: [promote, pause, shutdown]
+    default: promote
+  delta:
+    description: Restore into a non-empty directory, changing only what differs (pgBackRest only).
+    type: bool
+    default: false
+  primary:
+    description: The restored cluster becomes the primary, so its archive_mode stays as the backup had it.
+    type: bool
+    default: false
+  repository:
+    description: pgBackRest repository index to restore from; pgBackRest picks the first that has the backup.
+    type: int
+attributes:
+  check_mode:
+    description: Reports whether a restore would happen, and restores nothing.
+    support: full
+  diff_mode:
+    description: Returns no diff.
+    support: none
+"""
+
+EXAMPLES = r"""
+- name: PostgreSQL is stopped
+  ansible.builtin.systemd_service:
+    name: postgresql@15-main
+    state: stopped
+
+- name: The lost server is restored to a point in time
+  pgops.backup.pg_restore:
+    data_directory: /var/lib/postgresql/15/main
+    target:
+      type: time
+      value: "2026-11-26 10:15:00+00"
+    primary: true
+    delta: true
+  become: true
+  become_user: postgres
+"""
+
+RETURN = r"""
+restored:
+  description: What was restored (also when it had been restored before).
+  returned: success
+  type: dict
+  sample: {tool: pgbackrest, stanza: main, backup: latest, target: {type: time, value: "2026-11-26 10:15:00+00"}}
+msg:
+  description: What was done.
+  returned: always
+  type: str
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.pgops.backup.plugins.module_utils.backup_module import (
+    apply_restore_plan, starting_backup, target_argument_spec, tool_argument_spec, tool_for)
+from ansible_collections.pgops.backup.plugins.module_utils.restore import (
+    data_directory_state, normalize_target, read_marker, restore_record, same_restore, write_marker)
+from ansible_collections.pgops.backup.plugins.module_utils.tools.base import ToolError
+
+
+def main():
+    argument_spec = tool_argument_spec()
+    argument_spec.update(
+        data_directory=dict(type="path", required=True),
+        backup=dict(type="str"),
+        target=dict(type="dict", default={"type": "latest"}, options=target_argument_spec()),
+        target_action=dict(type="str", default="promote", choices=["promote", "pause", "shutdown"]),
+        delta=dict(type="bool", default=False),
+        primary=dict(type="bool", default=False),
+        repository=dict(type="int"),
+    )
+    module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
+    params = module.params
+    data_directory = params["data_directory"].rstrip("/")
+    try:
+        target = normalize_target(params["target"])
+    except ValueError as exc:
+        module.fail_json(msg=str(exc))
+    record = restore_record(params["tool"], params["stanza"], params["backup"] or "latest", target)
+
+    if same_restore(read_marker(data_directory), record):
+        module.exit_json(changed=False, restored=record,
+                         msg="%s already holds this restore; nothing to do" % data_directory)
+    state = data_directory_state(data_directory)
+    if state == "running":
+        module.fail_json(msg="%s holds a running cluster: stop it first; pg_restore never touches a running "
+                             "cluster" % data_directory)
+    if state == "stopped" and not params["delta"]:
+        module.fail_json(msg="%s is not empty: set delta=true to restore over it (pgBackRest changes only what "
+                             "differs), or empty it yourself if its contents are expendable" % data_directory)
+    if module.check_mode:
+        module.exit_json(changed=True, restored=record, msg="%s would be restored" % data_directory)
+
+    tool, dummy, run = tool_for(module)
+    try:
+        backup = params["backup"]
+        if backup is None and params["tool"] == "walg":
+            backup = starting_backup(tool, run, target, params["repository"])
+        plan = tool.restore_plan(data_directory, backup=backup, target=target,
+                                 target_action=params["target_action"], delta=params["delta"],
+                                 primary=params["primary"], repository=params["repository"])
+        apply_restore_plan(plan, data_directory, run)
+    except (ToolError, ValueError) as exc:
+        module.fail_json(msg=str(exc))
+    write_marker(data_directory, record)
+    module.exit_json(changed=True, restored=record, msg="%s restored; start PostgreSQL to recover to the target"
+                     % data_directory)
+
+
+if __name__ == "__main__":
+    main()
