@@ -96,3 +96,14 @@ def module(name, module_name, args, become_user="postgres", check=False):
     except ValueError:
         raise AssertionError("no JSON from ansible: %s %s" % (done.stdout[-2000:], done.stderr[-2000:]))
     return report["plays"][0]["tasks"][0]["hosts"][name]
+
+
+def assert_check_mode_changes_nothing(name, watched_file):
+    """site.yml in check mode on a converged lab: it runs, predicts no change, and changes nothing."""
+    before = host(name).check_output("sha256sum %s" % watched_file)
+    result = ansible_playbook("../../playbooks/site.yml", "--check")
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output
+    recap = re.findall(r"^(\S+)\s+: ok=\d+\s+changed=(\d+)", output, re.M)
+    assert recap and all(changed == "0" for dummy, changed in recap), recap
+    assert host(name).check_output("sha256sum %s" % watched_file) == before
