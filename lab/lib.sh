@@ -52,6 +52,9 @@ export ANSIBLE_COLLECTIONS_PATH="$REPO_DIR/.cache/collections"
 export ANSIBLE_FORCE_COLOR=0 PY_COLORS=0 ANSIBLE_NOCOLOR=1
 
 ensure_ready() {
+  apt_install rsync git
+  # Debian's python3 needs python3-venv for `python3 -m venv`; pyenv's and others' have it built in
+  python3 -c 'import ensurepip' 2>/dev/null || apt_install python3-venv
   if [ ! -x "$VENV/bin/molecule" ] || [ "$REPO_DIR/requirements.txt" -nt "$VENV/.installed" ]; then
     log "installing the controller's Python dependencies into .venv"
     python3 -m venv "$VENV" && "$VENV/bin/pip" install -q --upgrade pip && \

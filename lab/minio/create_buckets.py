@@ -1,18 +1,20 @@
 """Creates the lab's buckets on MinIO over TLS (the lab CA is trusted system-wide on the host).
 
-Credentials come from the environment, never from the command line.
+Credentials come from a root-only file the lab's prepare step wrote, never from a command line.
 """
-import os
+import json
 import sys
 
 import boto3
 from botocore.exceptions import ClientError
 
+with open("/root/.pgops-lab-s3.json") as handle:
+    lab = json.load(handle)
 s3 = boto3.client(
     "s3",
-    endpoint_url=os.environ["LAB_S3_ENDPOINT"],
-    aws_access_key_id=os.environ["LAB_S3_ACCESS_KEY"],
-    aws_secret_access_key=os.environ["LAB_S3_SECRET_KEY"],
+    endpoint_url=lab["endpoint"],
+    aws_access_key_id=lab["access_key"],
+    aws_secret_access_key=lab["secret_key"],
     region_name="us-east-1",
     verify="/etc/ssl/certs/ca-certificates.crt",
 )

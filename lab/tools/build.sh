@@ -6,7 +6,11 @@ source "$LAB_DIR/tools/versions.env"
 
 TOOLS_DIR="$PGOPS_CACHE/tools"
 export GOPATH=${GOPATH:-$PGOPS_CACHE/go} GOFLAGS=-mod=mod GOTOOLCHAIN=local
-command -v go >/dev/null 2>&1 || apt_install golang-go
+# The pinned modules need Go 1.21 or later (Debian 12's golang-go is 1.19): install one from go.dev's
+# instructions or your distribution's backports, and put it on PATH.
+command -v go >/dev/null 2>&1 || die "Go 1.21 or later is needed to build MinIO and wal-g; none is on PATH"
+go_minor=$(go env GOVERSION | sed -E 's/^go1\.([0-9]+).*/\1/')
+[ "${go_minor:-0}" -ge 21 ] || die "Go 1.21 or later is needed to build MinIO and wal-g; $(go env GOVERSION) is on PATH"
 
 build_minio() {
   local out="$TOOLS_DIR/minio-$MINIO_VERSION"

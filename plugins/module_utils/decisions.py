@@ -97,3 +97,14 @@ def archiver_state(row, now):
         "last_archived_age_seconds": age,
         "failing": failing,
     }
+
+
+# A backup satisfies a request when it is at least as complete: a full one serves every request.
+_SATISFIES = {"full": ("full",), "diff": ("full", "diff"), "incr": ("full", "diff", "incr"),
+              "delta": ("full", "delta")}
+
+
+def satisfying(backups, backup_type):
+    """The backups that make a new one of backup_type unnecessary (with max_age)."""
+    accepted = _SATISFIES.get(backup_type, (backup_type,))
+    return [b for b in backups if b.get("type") in accepted]

@@ -255,6 +255,13 @@ def normalize_policy(tool="pgbackrest", stanza="main", rpo="5m", wal_level="repl
     if not isinstance(repositories, list) or not repositories:
         raise PolicyError("pg_backup_repositories", "expected a list with at least one repository")
     repos = [_normalize_repository(raw, i, tool, global_schedule) for i, raw in enumerate(repositories)]
+    locations = [(r["type"], r.get("path")) if r["type"] == "posix"
+                 else (r["type"], r["endpoint_host"], r["bucket"], r["prefix"]) for r in repos]
+    for index, location in enumerate(locations):
+        if location in locations[:index]:
+            raise PolicyError("pg_backup_repositories[%d]" % index, "stores in the same place as pg_backup_repositories[%d]; "
+                              "each repository needs its own path (or bucket and prefix), or retention of one "
+                              "would prune the other's backups" % (locations.index(location)))
     names = [r["name"] for r in repos]
     duplicates = sorted(set(n for n in names if names.count(n) > 1))
     if duplicates:

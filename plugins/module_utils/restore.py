@@ -222,6 +222,14 @@ def write_marker(data_directory, record):
     return path
 
 
+def clear_marker(data_directory):
+    """Forget an earlier restore before a new one starts, so a failed restore never looks like a done one."""
+    try:
+        os.remove(marker_path(data_directory))
+    except OSError:
+        pass
+
+
 def restore_record(tool, stanza, backup_label, target):
     """What the marker stores about a restore; a module may add fields (when, by whom) before writing it."""
     return {

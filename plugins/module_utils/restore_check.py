@@ -14,6 +14,8 @@ import time
 
 from ansible_collections.pgops.backup.plugins.module_utils.postgres import btree_indexes, connect, query
 
+# Marks a scratch directory as this module's own: nothing else is ever removed.
+SENTINEL = ".pgops-restore-check"
 _TABLE_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_$]*(\.[A-Za-z_][A-Za-z0-9_$]*)?$")
 
 
@@ -33,18 +35,38 @@ class ScratchCluster(object):
         self.port = int(port)
         self.run_command = run_command  # module.run_command
         self.started = False
+        self.owned = False
+
+    def foreign(self):
+        """Why the directory may not be used (it holds something that is not an earlier scratch cluster)."""
+        if not os.path.exists(self.directory):
+            return None
+        if not os.path.isdir(self.directory):
+            return "%s is not a directory" % self.directory
+        entries = os.listdir(self.directory)
+        if entries and SENTINEL not in entries:
+            return ("%s is not empty and was not made by pg_restore_check (no %s in it): choose another "
+                    "scratch_directory; it is never removed" % (self.directory, SENTINEL))
+        return None
 
     def prepare_directory(self):
+        problem = self.foreign()
+        if problem:
+            raise RuntimeError(problem)
         if os.path.exists(self.directory):
             shutil.rmtree(self.directory)
         os.makedirs(self.directory, 0o700)
+        open(os.path.join(self.directory, SENTINEL), "w").close()
+        self.owned = True
 
     def configure(self):
         """Settings that keep the scratch cluster to itself, after whatever the backup brought."""
         settings = ["port = %d" % self.port, "listen_addresses = ''",
                     "unix_socket_directories = '%s'" % self.directory, "archive_mode = off",
                     "shared_buffers = '64MB'"]
-        with open(os.path.join(self.data, "postgresql.conf"), "a") as handle:
+        # postgresql.auto.conf is read last, so these win over the backup's own ALTER SYSTEM settings
+        open(os.path.join(self.data, "postgresql.conf"), "a").close()
+        with open(os.path.join(self.data, "postgresql.auto.conf"), "a") as handle:
             handle.write("\n# pgops.backup restore check\n" + "\n".join(settings) + "\n")
         # the socket directory is this user's only (0700), so trust reaches no one else
         with open(os.path.join(self.data, "pg_hba.conf"), "w") as handle:
@@ -103,7 +125,7 @@ class ScratchCluster(object):
                               "stop"])
 
     def remove(self):
-        if os.path.exists(self.directory):
+        if self.owned and os.path.exists(self.directory):
             shutil.rmtree(self.directory, ignore_errors=True)
 
     def log_path(self):

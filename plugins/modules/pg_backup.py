@@ -35,7 +35,8 @@ options:
     default: 1
   max_age:
     description:
-      - Take no backup when a successful one younger than this exists in the repository, of any type.
+      - Take no backup when a successful one younger than this exists in the repository that is at least
+        as complete as O(type) asks (a full backup serves every request, a diff serves diff and incr).
       - A duration such as V(30m), V(6h) or V(1d).
     type: str
   data_directory:
@@ -119,7 +120,7 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.pgops.backup.plugins.module_utils.backup_module import (
     cluster_argument_spec, local_cluster, tool_argument_spec, tool_for)
-from ansible_collections.pgops.backup.plugins.module_utils.decisions import fresh_backup
+from ansible_collections.pgops.backup.plugins.module_utils.decisions import fresh_backup, satisfying
 from ansible_collections.pgops.backup.plugins.module_utils.policy import PolicyError, parse_duration
 from ansible_collections.pgops.backup.plugins.module_utils.tools.base import ToolError
 
@@ -159,7 +160,7 @@ def main():
     try:
         before = repository_backups(tool.inventory(run), params["repository"])
         if max_age is not None:
-            fresh = fresh_backup(before, max_age, int(time.time()), params["repository"])
+            fresh = fresh_backup(satisfying(before, params["type"]), max_age, int(time.time()), params["repository"])
             if fresh:
                 module.exit_json(changed=False, backup=fresh, msg="backup %s finished %d s ago, within max_age %s"
                                  % (fresh["label"], int(time.time()) - fresh["stop"], params["max_age"]))

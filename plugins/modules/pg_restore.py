@@ -106,7 +106,7 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.pgops.backup.plugins.module_utils.backup_module import (
     apply_restore_plan, starting_backup, target_argument_spec, tool_argument_spec, tool_for)
 from ansible_collections.pgops.backup.plugins.module_utils.restore import (
-    data_directory_state, normalize_target, read_marker, restore_record, same_restore, write_marker)
+    clear_marker, data_directory_state, normalize_target, read_marker, restore_record, same_restore, write_marker)
 from ansible_collections.pgops.backup.plugins.module_utils.tools.base import ToolError
 
 
@@ -130,27 +130,31 @@ def main():
         module.fail_json(msg=str(exc))
     record = restore_record(params["tool"], params["stanza"], params["backup"] or "latest", target)
 
-    if same_restore(read_marker(data_directory), record):
-        module.exit_json(changed=False, restored=record,
-                         msg="%s already holds this restore; nothing to do" % data_directory)
     state = data_directory_state(data_directory)
     if state == "running":
         module.fail_json(msg="%s holds a running cluster: stop it first; pg_restore never touches a running "
                              "cluster" % data_directory)
+    # The record beside the directory counts only while the directory still holds what was restored: an
+    # emptied or replaced directory is restored again.
+    if state == "stopped" and same_restore(read_marker(data_directory), record):
+        module.exit_json(changed=False, restored=record,
+                         msg="%s already holds this restore; nothing to do" % data_directory)
     if state == "stopped" and not params["delta"]:
         module.fail_json(msg="%s is not empty: set delta=true to restore over it (pgBackRest changes only what "
                              "differs), or empty it yourself if its contents are expendable" % data_directory)
-    if module.check_mode:
-        module.exit_json(changed=True, restored=record, msg="%s would be restored" % data_directory)
 
     tool, dummy, run = tool_for(module)
     try:
         backup = params["backup"]
-        if backup is None and params["tool"] == "walg":
+        # a time or LSN target starts from the newest backup before it (wal-g cannot choose one itself)
+        if backup is None and (params["tool"] == "walg" or target["type"] in ("time", "lsn")):
             backup = starting_backup(tool, run, target, params["repository"])
         plan = tool.restore_plan(data_directory, backup=backup, target=target,
                                  target_action=params["target_action"], delta=params["delta"],
                                  primary=params["primary"], repository=params["repository"])
+        if module.check_mode:
+            module.exit_json(changed=True, restored=record, msg="%s would be restored" % data_directory)
+        clear_marker(data_directory)
         apply_restore_plan(plan, data_directory, run)
     except (ToolError, ValueError) as exc:
         module.fail_json(msg=str(exc))

@@ -165,6 +165,8 @@ def main():
     except ValueError as exc:
         module.fail_json(msg=str(exc), **result)
     scratch = ScratchCluster(params["scratch_directory"], port, module.run_command)
+    if scratch.foreign():
+        module.fail_json(msg=scratch.foreign(), **result)
     if data_directory_state(scratch.data) == "running":
         module.fail_json(msg="%s holds a running cluster: stop it, or choose another scratch_directory" % scratch.data,
                          **result)

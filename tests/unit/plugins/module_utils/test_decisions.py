@@ -169,3 +169,12 @@ class TestArchiverState:
         assert state["last_archived_time"] == "2026-11-26T07:19:00.123456+00:00"
         assert state["last_archived_age_seconds"] == 59
         assert state["last_failed_wal"] is None and state["failing"] is False
+
+
+@pytest.mark.parametrize("wanted,served", [
+    ("full", ["F"]), ("diff", ["F", "D"]), ("incr", ["F", "D", "I"]), ("delta", ["F", "W"])])
+def test_only_an_at_least_as_complete_backup_satisfies_a_request(wanted, served):
+    from ansible_collections.pgops.backup.plugins.module_utils.decisions import satisfying
+    backups = [{"label": "F", "type": "full"}, {"label": "D", "type": "diff"}, {"label": "I", "type": "incr"},
+               {"label": "W", "type": "delta"}]
+    assert [b["label"] for b in satisfying(backups, wanted)] == served

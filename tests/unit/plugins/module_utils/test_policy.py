@@ -336,7 +336,8 @@ class TestEndpoint:
 
 class TestPassphrases:
     def policy(self):
-        return normalize_policy(repositories=[posix(), s3(), s3(name="dr", cipher_passphrase=PASSPHRASE)])
+        dr = s3(name="dr", bucket="dr-bucket", cipher_passphrase=PASSPHRASE)
+        return normalize_policy(repositories=[posix(), s3(), dr])
 
     def test_only_encrypted_repositories_without_one_need_a_passphrase(self):
         assert repositories_needing_passphrase(self.policy()) == ["offsite"]
@@ -372,3 +373,20 @@ class TestMinimalPolicy:
         with pytest.raises(PolicyError) as info:
             minimal_policy(tool, stanza)
         assert info.value.variable == variable
+
+
+class TestSharedLocations:
+    def test_two_posix_repositories_in_one_path_are_refused(self):
+        with pytest.raises(PolicyError) as info:
+            normalize_policy(repositories=[posix(), posix(name="second")])
+        assert info.value.variable == "pg_backup_repositories[1]"
+        assert "same place as pg_backup_repositories[0]" in str(info.value)
+
+    def test_two_s3_repositories_in_one_bucket_and_prefix_are_refused(self):
+        with pytest.raises(PolicyError) as info:
+            normalize_policy(repositories=[s3(), s3(name="again")])
+        assert info.value.variable == "pg_backup_repositories[1]"
+
+    def test_other_prefix_or_bucket_is_another_place(self):
+        policy = normalize_policy(repositories=[s3(), s3(name="p", prefix="/other"), s3(name="b", bucket="other")])
+        assert len(policy["repositories"]) == 3
