@@ -18,7 +18,7 @@ description:
   - A cluster that is not meant to become the primary (O(primary=false)) gets C(archive_mode=off), so it
     cannot write into the production archive.
   - Idempotent - it records what it restored beside the data directory, and the same backup and target
-    asked again of that directory change nothing.
+    asked again of that directory, before PostgreSQL was started on it, change nothing.
 version_added: "0.1.0"
 author: pgops.backup developers (@pgops)
 extends_documentation_fragment:
@@ -101,6 +101,8 @@ msg:
   type: str
 """
 
+import os
+
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.pgops.backup.plugins.module_utils.backup_module import (
@@ -134,9 +136,11 @@ def main():
     if state == "running":
         module.fail_json(msg="%s holds a running cluster: stop it first; pg_restore never touches a running "
                              "cluster" % data_directory)
-    # The record beside the directory counts only while the directory still holds what was restored: an
-    # emptied or replaced directory is restored again.
-    if state == "stopped" and same_restore(read_marker(data_directory), record):
+    # The record beside the directory counts only while the directory still holds that restore, never started
+    # since (PostgreSQL removes recovery.signal when recovery ends): an emptied, replaced or since-used
+    # directory is restored again.
+    untouched = os.path.exists(os.path.join(data_directory, "recovery.signal"))
+    if state == "stopped" and untouched and same_restore(read_marker(data_directory), record):
         module.exit_json(changed=False, restored=record,
                          msg="%s already holds this restore; nothing to do" % data_directory)
     if state == "stopped" and not params["delta"]:
@@ -155,6 +159,8 @@ def main():
         if module.check_mode:
             module.exit_json(changed=True, restored=record, msg="%s would be restored" % data_directory)
         clear_marker(data_directory)
+        if state == "missing":  # a lost server's: pgBackRest restores only into a directory that exists
+            os.makedirs(data_directory, 0o700)
         apply_restore_plan(plan, data_directory, run)
     except (ToolError, ValueError) as exc:
         module.fail_json(msg=str(exc))

@@ -10,8 +10,8 @@ POLICY = {"pg_backup_repositories": [{"name": "local", "type": "posix", "retenti
 def state(h):
     return (h.run("ls -la /etc/pgbackrest /etc/postgresql/15/main/conf.d").stdout,
             h.run("crontab -l -u postgres").stdout, h.run("ls /var/lib/pgbackrest").stdout,
-            h.check_output("sudo -u postgres psql -XAtc 'SELECT pg_postmaster_start_time(), "
-                           "current_setting(''archive_mode'')'"))
+            h.check_output("sudo -u postgres psql -XAtc 'SELECT pg_postmaster_start_time()'"),
+            h.check_output("sudo -u postgres psql -XAtc 'SHOW archive_mode'"))
 
 
 def test_check_mode_on_a_fresh_host_predicts_and_changes_nothing():
