@@ -205,7 +205,8 @@ def render_config(sections, header):
 def parse_info(text):
     """`pgbackrest info --output=json` as a list of stanzas, each with its repositories and backups."""
     try:
-        data = json.loads(text)
+        # strict=False: through a repository host, pgBackRest can put a raw control character in a string
+        data = json.loads(text, strict=False)
     except ValueError as exc:
         raise ToolError("pgbackrest info did not return JSON: %s" % exc)
     stanzas = []
@@ -251,7 +252,8 @@ def archive_ranges(text, stanza):
     """{repository index: {'min', 'max'}}: each repository's WAL archive range for its newest database (the
     archive of the cluster a stanza-upgrade moved on from is left out)."""
     try:
-        data = json.loads(text)
+        # strict=False: through a repository host, pgBackRest can put a raw control character in a string
+        data = json.loads(text, strict=False)
     except ValueError as exc:
         raise ToolError("pgbackrest info did not return JSON: %s" % exc)
     newest = {}

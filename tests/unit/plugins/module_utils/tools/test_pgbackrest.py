@@ -618,3 +618,11 @@ class TestMinimalPolicy:
         tool = minimal_tool("prod")
         assert tool.info_argv() == ["pgbackrest", "--stanza=prod", "--output=json", "info"]
         assert tool.expire_argv({"index": 1}) == ["pgbackrest", "--stanza=prod", "--repo=1", "expire"]
+
+
+def test_info_with_a_raw_control_character_in_a_string_still_parses():
+    # seen in the lab: `pgbackrest info --output=json` on a database host behind a repository host
+    text = ('[{"archive":[],"backup":[],"db":[],"name":"main","repo":[{"cipher":"none","key":1,'
+            '"status":{"code":0,"message":"ok\tfrom\nremote"}}],"status":{"code":2,"message":"no valid backups"}}]')
+    stanza = parse_info(text)[0]
+    assert stanza["repositories"][0]["status"] == "ok\tfrom\nremote"

@@ -628,3 +628,13 @@ class TestBackupTypes:
     def test_driver_for_a_minimal_policy(self):
         assert isinstance(driver_for(minimal_policy("walg"), CLUSTER), WalG)
         assert isinstance(driver_for(minimal_policy("pgbackrest")), PgBackRest)
+
+
+def test_real_wal_show_output_gives_the_archive_range():
+    """Captured in the lab: wal-g v1.1.3-rc-with-build on PostgreSQL 15, after one switched segment."""
+    import os
+    from ansible_collections.pgops.backup.plugins.module_utils.tools.walg import parse_wal_show
+    path = os.path.join(os.path.dirname(__file__), "..", "..", "..", "fixtures", "walg",
+                        "wal-show-detailed.captured.json")
+    with open(path) as f:
+        assert parse_wal_show(f.read()) == {"min": "000000010000000000000001", "max": "000000010000000000000001"}
