@@ -7,10 +7,14 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import os
+
+from ansible_collections.pgops.backup.plugins.module_utils.decisions import backup_for_target
 from ansible_collections.pgops.backup.plugins.module_utils.policy import minimal_policy
 from ansible_collections.pgops.backup.plugins.module_utils.postgres import (
     PG_LSCLUSTERS, choose_cluster, parse_lsclusters)
 from ansible_collections.pgops.backup.plugins.module_utils.runner import CommandRunner
+from ansible_collections.pgops.backup.plugins.module_utils.tools.base import ToolError
 from ansible_collections.pgops.backup.plugins.module_utils.tools.drivers import driver_for
 
 
@@ -62,8 +66,6 @@ def target_argument_spec():
 
 def apply_restore_plan(plan, data_directory, run):
     """Fetch the backup, then append the recovery settings the tool does not write itself."""
-    import os
-
     run(plan["argv"])
     if plan["auto_conf"]:
         lines = ["# recovery settings written by pgops.backup"]
@@ -76,9 +78,6 @@ def apply_restore_plan(plan, data_directory, run):
 
 def starting_backup(tool, run, target, repository=None):
     """Label of the backup a restore to target starts from (wal-g's backup-fetch cannot choose it itself)."""
-    from ansible_collections.pgops.backup.plugins.module_utils.decisions import backup_for_target
-    from ansible_collections.pgops.backup.plugins.module_utils.tools.base import ToolError
-
     backups = [b for repo in tool.inventory(run)["repositories"] for b in repo["backups"]]
     chosen = backup_for_target(backups, target, repository)
     if chosen is None:
