@@ -17,6 +17,7 @@ from ansible.errors import AnsibleFilterError
 from ansible_collections.pgops.backup.plugins.module_utils.policy import (
     PolicyError, normalize_policy, parse_cron, repositories_needing_passphrase, with_passphrases)
 from ansible_collections.pgops.backup.plugins.module_utils.tools import drivers
+from ansible_collections.pgops.backup.plugins.module_utils.tools import pgbackrest
 from ansible_collections.pgops.backup.plugins.module_utils.tools import walg
 from ansible_collections.pgops.backup.plugins.module_utils.tools.base import ToolError
 
@@ -60,11 +61,21 @@ def archive_settings(policy):
     }
 
 
-def pgbackrest_config(policy, host_role, pg, process_max, repository_host=None, pg_host=None):
+def pgbackrest_config(policy, host_role, pg, process_max, repository_host=None, pg_host=None,
+                      archive_push_queue_max=None):
     try:
         return drivers.driver_for(policy).config_sections(
-            host_role, pg, process_max, repository_host=repository_host, pg_host=pg_host)
+            host_role, pg, process_max, repository_host=repository_host, pg_host=pg_host,
+            archive_push_queue_max=archive_push_queue_max)
     except (ToolError, ValueError) as exc:
+        _raise(exc)
+
+
+def pgbackrest_queue_max(value):
+    """archive-push-queue-max in bytes (None: off), checked before anything changes."""
+    try:
+        return pgbackrest.queue_max_bytes(value)
+    except ToolError as exc:
         _raise(exc)
 
 
@@ -129,6 +140,7 @@ class FilterModule(object):
             "policy_with_passphrases": policy_with_passphrases,
             "archive_settings": archive_settings,
             "pgbackrest_config": pgbackrest_config,
+            "pgbackrest_queue_max": pgbackrest_queue_max,
             "backup_jobs": backup_jobs,
             "walg_config": walg_config,
             "walg_backup_support": walg_backup_support,

@@ -8,6 +8,7 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import json
+import re
 
 from ansible_collections.pgops.backup.plugins.module_utils.restore import (
     check_backup_label, check_data_directory, check_target_action, normalize_target, recovery_time)
@@ -25,6 +26,22 @@ STATUS_OK = 0
 STATUS_MISSING_STANZA_PATH = 1
 STATUS_NO_BACKUP = 2
 STATUS_MISSING_STANZA_DATA = 3
+QUEUE_MAX_VARIABLE = "pgbackrest_archive_push_queue_max"
+_SIZE_RE = re.compile(r"^(\d+)\s*([kmgtp]?)(?:i?b)?$", re.IGNORECASE)
+
+
+def queue_max_bytes(value):
+    """archive-push-queue-max in bytes from 1073741824, '1GB', '1GiB' or '512MB' (powers of 1024, as pgBackRest
+    reads sizes); None (off) for None or ''. ToolError names the variable."""
+    if value is None or str(value).strip() == "":
+        return None
+    match = _SIZE_RE.match(str(value).strip()) if not isinstance(value, bool) else None
+    if not match or int(match.group(1)) == 0:
+        raise ToolError("%s: expected a size such as 4GB or 1073741824 (bytes), got %r" % (QUEUE_MAX_VARIABLE, value))
+    size = int(match.group(1)) * 1024 ** " kmgtp".index((match.group(2) or " ").lower())
+    if size < 16 << 20:
+        raise ToolError("%s: %r is less than one WAL segment (16MB)" % (QUEUE_MAX_VARIABLE, value))
+    return size
 
 
 def _yn(value):
@@ -128,11 +145,13 @@ class PgBackRest(BackupTool):
         return self._base() + ["check"]
 
     def config_sections(self, host_role, pg, process_max, repository_host=None, pg_host=None,
-                        repository_host_user="pgbackrest"):
+                        repository_host_user="pgbackrest", archive_push_queue_max=None):
         """pgbackrest.conf as an ordered list of (section, [(option, value), ...]).
 
         pg: the cluster, {'path', 'port', 'socket_path'}. The database host of a repository-host pair
         knows only how to reach the repository host; the repository host holds every repository.
+        archive_push_queue_max: see queue_max_bytes; when the spool holds more WAL than this, archive-push drops
+        it (PostgreSQL keeps running, point-in-time recovery has a gap until the next backup).
         """
         if host_role not in HOST_ROLES:
             raise ValueError("host_role must be one of %s" % ", ".join(HOST_ROLES))
@@ -152,6 +171,9 @@ class PgBackRest(BackupTool):
         glob += [("compress-type", compress), ("compress-level", "3" if compress == "zst" else None)]
         if host_role != "repository":
             glob += [("archive-async", "y"), ("spool-path", SPOOL_PATH)]
+            queue_max = queue_max_bytes(archive_push_queue_max)
+            if queue_max is not None:
+                glob.append(("archive-push-queue-max", str(queue_max)))
         glob = [(k, v) for k, v in glob if v is not None]
         sections = [("global", glob)]
         if host_role != "repository":

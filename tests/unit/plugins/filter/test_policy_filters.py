@@ -75,7 +75,7 @@ def filter_error(function, *args, **kwargs):
 def test_filters_are_registered():
     assert sorted(FilterModule().filters()) == sorted([
         "backup_policy", "passphrases_needed", "policy_with_passphrases", "archive_settings", "pgbackrest_config",
-        "backup_jobs", "walg_config", "walg_backup_support", "walg_version"])
+        "backup_jobs", "walg_config", "walg_backup_support", "walg_version", "pgbackrest_queue_max"])
 
 
 class TestBackupPolicy:
