@@ -107,3 +107,15 @@ def assert_check_mode_changes_nothing(name, watched_file):
     recap = re.findall(r"^(\S+)\s+: ok=\d+\s+changed=(\d+)", output, re.M)
     assert recap and all(changed == "0" for dummy, changed in recap), recap
     assert host(name).check_output("sha256sum %s" % watched_file) == before
+
+
+def assert_fails_first(playbook, limit, extra, expected, host_state):
+    """The playbook with bad extra variables fails, its output holds ``expected`` (the variable's name), no task
+    changed anything, and host_state() is the same after."""
+    before = host_state()
+    result = ansible_playbook(playbook, "--limit", limit, "-e", json.dumps(extra))
+    output = result.stdout + result.stderr
+    assert result.returncode != 0, output
+    assert expected in output, output
+    assert "changed=0" in output, output
+    assert host_state() == before

@@ -99,6 +99,22 @@ archiver:
     failing:
       description: "The last attempt failed (a failure newer than the last success)."
       type: bool
+health:
+  description:
+    - The monitoring role's archiving check on the local cluster (pgops.backup.monitoring), with the RPO taken
+      as twice archive_timeout, as the policy sets it.
+  returned: when a local cluster was read
+  type: dict
+  contains:
+    status:
+      description: "ok or failing."
+      type: str
+    message:
+      description: "What the check found, with its figures."
+      type: str
+    figures:
+      description: "The figures (failed_count, ready, oldest_ready_age_seconds, age_limit_seconds, ...)."
+      type: dict
 """
 
 import time
@@ -108,7 +124,10 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.pgops.backup.plugins.module_utils.backup_module import (
     cluster_argument_spec, local_cluster, tool_argument_spec, tool_for)
 from ansible_collections.pgops.backup.plugins.module_utils.decisions import archiver_state
-from ansible_collections.pgops.backup.plugins.module_utils.postgres import archiver_row, connect
+from ansible_collections.pgops.backup.plugins.module_utils.health import check_archiving
+from ansible_collections.pgops.backup.plugins.module_utils.monitor import (
+    SETTINGS_SQL, missing_program, ready_files, settings_of)
+from ansible_collections.pgops.backup.plugins.module_utils.postgres import archiver_row, connect, query
 from ansible_collections.pgops.backup.plugins.module_utils.tools.base import ToolError
 
 
@@ -128,7 +147,13 @@ def main():
         try:
             conn = connect(cluster["socket_dir"], cluster["port"])
             try:
-                result["archiver"] = archiver_state(archiver_row(conn), time.time())
+                row, now = archiver_row(conn), time.time()
+                result["archiver"] = archiver_state(row, now)
+                settings = settings_of(query(conn, SETTINGS_SQL))
+                ready, oldest = ready_files(settings.get("data_directory") or cluster["data_directory"])
+                timeout = settings.get("archive_timeout") or 0
+                result["health"] = check_archiving(row, now, timeout, 2 * timeout, ready=ready, oldest_ready=oldest,
+                                                   command_missing=missing_program(settings.get("archive_command")))[0]
             finally:
                 conn.close()
         except Exception as exc:  # psycopg2 missing or the cluster refusing: say which
