@@ -75,9 +75,26 @@ def segment_numbers(name):
     return sorted(int(n[8:16], 16) * 256 + int(n[16:24], 16) for n in names)
 
 
+def write_logical_manifest(seconds_ago):
+    """A finished logical backup on mon-trixie, as the logical role (issue 7) leaves it; returns its label."""
+    finished = time.time() - seconds_ago
+    label = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(finished - 600))
+    manifest = {"kind": "logical", "label": label, "status": "complete",
+                "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(finished - 600)),
+                "finished": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(finished)), "duration_seconds": 600.0,
+                "server_version": "17", "files": []}
+    trixie = host("mon-trixie")
+    trixie.check_output("rm -rf /var/backups/pgops/logical && install -d -o postgres -g postgres "
+                        "/var/backups/pgops/logical/%s" % label)
+    trixie.check_output("cat > /var/backups/pgops/logical/%s/manifest.json <<'EOF'\n%s\nEOF" % (label, json.dumps(manifest)))
+    return label
+
+
 @pytest.mark.parametrize("name", DB_HOSTS)
 def test_check_runs_on_its_timer_and_passes(name):
     h = host(name)
+    if name == "mon-trixie":
+        write_logical_manifest(3600)
     assert h.service("pgops-backup-monitor.timer").is_enabled
     assert h.service("pgops-backup-monitor.timer").is_running
     timer = h.check_output("systemctl cat pgops-backup-monitor.timer")
@@ -201,18 +218,14 @@ def test_archive_command_faults_and_a_stale_backup_and_a_failed_drill():
     """mon-bookworm: archive_command exits 1, then its program is missing; meanwhile on mon-trixie a logical
     backup older than its daily schedule allows and a failed restore drill."""
     trixie = host("mon-trixie")
-    old_label = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(time.time() - 3 * 86400))
-    old_finished = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() - 3 * 86400 + 600))
-    manifest = {"kind": "logical", "label": old_label, "status": "complete", "started": old_finished,
-                "finished": old_finished, "duration_seconds": 600.0, "server_version": "17", "files": []}
+    write_logical_manifest(3 * 86400)
+    old_finished = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() - 3 * 86400))
     drill = {"version": 1, "passed": False, "started": old_finished, "finished": old_finished, "host": "mon-trixie",
              "tool": "pgbackrest", "stanza": "main", "backup_label": "20261126-010203F", "target": "latest",
              "rto_seconds": 42.0, "checks": [{"name": "amcheck", "passed": True, "detail": ""},
                                              {"name": "orders rows", "passed": False, "detail": "19999 != 20000"}],
              "error": None}
-    trixie.check_output("install -d -o postgres -g postgres /var/backups/pgops/logical/%s /var/lib/pgops-backup/drills"
-                        % old_label)
-    trixie.check_output("cat > /var/backups/pgops/logical/%s/manifest.json <<'EOF'\n%s\nEOF" % (old_label, json.dumps(manifest)))
+    trixie.check_output("install -d -o postgres -g postgres /var/lib/pgops-backup/drills")
     trixie.check_output("cat > /var/lib/pgops-backup/drills/latest.json <<'EOF'\n%s\nEOF" % json.dumps(drill))
     trixie_started = now("mon-trixie")
     set_archive_command("/bin/false")
@@ -248,11 +261,7 @@ def test_archive_command_faults_and_a_stale_backup_and_a_failed_drill():
 
     drill["passed"], drill["checks"][1]["passed"] = True, True
     trixie.check_output("cat > /var/lib/pgops-backup/drills/latest.json <<'EOF'\n%s\nEOF" % json.dumps(drill))
-    trixie.check_output("rm -r /var/backups/pgops/logical/%s" % old_label)
-    fresh = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
-    manifest.update(label=fresh, finished=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
-    trixie.check_output("install -d -o postgres -g postgres /var/backups/pgops/logical/%s" % fresh)
-    trixie.check_output("cat > /var/backups/pgops/logical/%s/manifest.json <<'EOF'\n%s\nEOF" % (fresh, json.dumps(manifest)))
+    write_logical_manifest(60)
     fixed = now("mon-trixie")
     wait_alert("mon-trixie", "recovered", "drill:latest", fixed, RECOVERY_WITHIN)
     wait_alert("mon-trixie", "recovered", "freshness:local/logical", fixed, RECOVERY_WITHIN)
