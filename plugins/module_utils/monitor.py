@@ -31,6 +31,8 @@ from ansible_collections.pgops.backup.plugins.module_utils.tools.drivers import 
 
 DEFAULT_CONFIG = "/etc/pgops-backup/monitor.json"
 COMMAND_TIMEOUT = 300
+# listing the repositories must not hold up the next minute's archiving check when the store hangs
+INVENTORY_TIMEOUT = 30
 ALERT_TIMEOUT = 60
 SETTINGS_SQL = ("SELECT name, setting, unit FROM pg_settings WHERE name IN "
                 "('archive_mode', 'archive_command', 'archive_timeout', 'max_wal_size', 'data_directory')")
@@ -211,7 +213,7 @@ class Monitor(object):
                            "repositories": repositories})
 
     def _tool_run(self, argv):
-        rc, out, err = self.run(argv)
+        rc, out, err = self.run(argv, timeout=INVENTORY_TIMEOUT)
         if rc != 0:
             raise ToolError("%s failed (exit %d): %s" % (argv[0], rc, self.say(error_line(out, err))), rc=rc)
         return out
@@ -253,9 +255,10 @@ class Monitor(object):
 
     def inventory(self):
         """The tool's inventory, read again once inventory_interval has passed (reading it lists the
-        repository, which is slow and costs requests on object storage)."""
+        repository, which is slow and costs requests on object storage), or at once after it failed."""
         cached = self.state.get("inventory") or {}
-        if cached.get("at") is not None and self.now - cached["at"] < self.settings["inventory_interval_seconds"]:
+        if cached.get("at") is not None and not cached.get("error") and \
+                self.now - cached["at"] < self.settings["inventory_interval_seconds"]:
             return cached.get("repositories"), cached.get("error")
         try:
             repositories, error = self._tool_driver().inventory(self._tool_run)["repositories"], None
@@ -313,8 +316,8 @@ class Monitor(object):
                  if not b.get("error") and b.get("stop") is not None]
         results.append(health.check_wal_dropped(total, last_drop, last_segment, max(stops) if stops else None))
 
-    def evaluate(self):
-        """Every enabled check's result, and whether the cluster could be read."""
+    def evaluate_cluster(self):
+        """The quick checks, from PostgreSQL and the local disk: (results, whether the cluster could be read)."""
         results, up = [], True
         if self.enabled("archiving") or self.enabled("backlog"):
             try:
@@ -323,18 +326,31 @@ class Monitor(object):
                 up = False
                 results.append(health.result("archiving", "wal", health.FAILING, "cannot read the cluster: %s"
                                              % self.say(str(exc).strip())))
+        if self.enabled("drill"):
+            results.append(health.check_drill(read_json(self.config["drill_file"])))
+        return results, up
+
+    def evaluate_repositories(self):
+        """The checks that ask the backup tool, which can take long when its repository does not answer."""
+        results = []
         repositories, error = None, None
         if self.enabled("freshness") or self.enabled("wal_dropped"):
             repositories, error = self.inventory()
         if self.enabled("freshness"):
             self.freshness(results, repositories, error)
-        if self.enabled("drill"):
-            results.append(health.check_drill(read_json(self.config["drill_file"])))
         if self.enabled("tool"):
             results.append(health.check_tool(self.config["tool"], self.tool_check()))
         if self.enabled("wal_dropped") and self.config["tool"] == "pgbackrest":
             self.wal_dropped(results, repositories)
-        return results, up
+        return results
+
+    def notify(self, results):
+        alerts, notifications = health.advance_alerts(self.state.get("alerts"), results, self.now,
+                                                      self.settings["alert_repeat_seconds"])
+        for notification in notifications:
+            if not self.alert(notification):
+                alerts = health.undelivered(alerts, notification)
+        self.state["alerts"] = alerts
 
     def alert(self, notification):
         """Run the alert command with the message on stdin and in PGOPS_ALERT_*; True when it succeeded."""
@@ -365,13 +381,12 @@ class Monitor(object):
     def once(self):
         """One run: evaluate, alert on changes, write status, metrics and state. Returns the status."""
         started = time.time()
-        results, up = self.evaluate()
-        alerts, notifications = health.advance_alerts(self.state.get("alerts"), results, self.now,
-                                                      self.settings["alert_repeat_seconds"])
-        for notification in notifications:
-            if not self.alert(notification):
-                alerts = health.undelivered(alerts, notification)
-        self.state["alerts"] = alerts
+        # the cluster's checks alert before the repositories are asked: a hanging store cannot delay them
+        results, up = self.evaluate_cluster()
+        self.notify(results)
+        more = self.evaluate_repositories()
+        self.notify(more)
+        results += more
         cluster = self.config["cluster"]["name"]
         failing = [r for r in results if r["status"] == health.FAILING]
         status = {"host": self.config["host"], "cluster": cluster, "stanza": self.config["stanza"],

@@ -98,7 +98,7 @@ def write_manifest(lab, kind, label, finished):
 
 
 def run_once(lab, now, row, check_rc=0, check_err=""):
-    def run(argv):
+    def run(argv, timeout=None):
         lab["calls"].append(argv)
         if argv[-1] == "info":
             return 0, lab["info"], ""
@@ -188,7 +188,7 @@ def test_stale_logical_backup_and_failed_drill(lab):
 def test_missing_archive_command_program(lab):
     conn = FakeConnection(archiver(), [("archive_mode", "on", None), ("archive_command", "/nonexistent/push %p", None),
                                        ("archive_timeout", "60", "s"), ("max_wal_size", "1024", "MB")])
-    mon = monitor.Monitor(lab["config"], now=NOW, connect=lambda *args: conn, run=lambda argv: (0, lab["info"], ""))
+    mon = monitor.Monitor(lab["config"], now=NOW, connect=lambda *args: conn, run=lambda argv, timeout=None: (0, lab["info"], ""))
     status = mon.once()
     assert "archiving:wal" in status["failing"]
     assert "/nonexistent/push was not found" in alerts(lab)
@@ -198,7 +198,7 @@ def test_unreadable_cluster(lab):
     def refuse(*args):
         raise RuntimeError("connection refused")
 
-    mon = monitor.Monitor(lab["config"], now=NOW, connect=refuse, run=lambda argv: (0, lab["info"], ""))
+    mon = monitor.Monitor(lab["config"], now=NOW, connect=refuse, run=lambda argv, timeout=None: (0, lab["info"], ""))
     status = mon.once()
     assert status["up"] is False and "archiving:wal" in status["failing"]
     assert "pgops_backup_up{" in (lab["tmp"] / "metrics" / "pgops.prom").read_text()
@@ -227,3 +227,26 @@ def test_missing_program_lookup(tmp_path):
     assert monitor.missing_program("sh -c 'exit 1'") is None
     assert monitor.missing_program("pgbackrest-nope --stanza=main archive-push %p") == "pgbackrest-nope"
     assert monitor.missing_program("") is None
+
+
+def test_a_hanging_repository_delays_no_archiving_alert_and_is_asked_again(lab):
+    write_manifest(lab, "logical", "20261126T020000Z", "2026-11-26T02:10:00Z")
+    order = []
+
+    def run(argv, timeout=None):
+        order.append(argv[-1])
+        if argv[-1] == "info":
+            assert alerts(lab).startswith("failing|archiving|wal"), "archiving was not alerted before the listing"
+            assert timeout == monitor.INVENTORY_TIMEOUT
+            return 124, "", "pgbackrest timed out after 30s"
+        return 0, "", ""
+
+    row = archiver(failed_count=3, failed_at="2026-11-26 07:19:50+00")
+    conn = FakeConnection(row, SETTINGS)
+    status = monitor.Monitor(lab["config"], now=NOW, connect=lambda *args: conn, run=run).once()
+    assert "freshness:offsite/full" in status["failing"]
+    assert "timed out" in results(status)["freshness:offsite/full"]["message"]
+    conn = FakeConnection(row, SETTINGS)
+    mon = monitor.Monitor(lab["config"], now=NOW + 60, connect=lambda *args: conn, run=run)
+    mon.once()
+    assert order.count("info") == 2
