@@ -134,8 +134,9 @@ def check_archiving(row, now, archive_timeout, rpo_seconds, previous=None, ready
     if command_missing:
         reasons.append("archive_command's program %s was not found" % command_missing)
     if state["failing"]:
-        reasons.append("archiving failed %d times since %s (last: %s at %s)" % (
-            max(state["failed_count"] - baseline, 1), _clock(previous.get("failing_since") or last_failed),
+        failures = max(state["failed_count"] - baseline, 1)
+        reasons.append("archiving failed %s since %s (last: %s at %s)" % (
+            "once" if failures == 1 else "%d times" % failures, _clock(previous.get("failing_since") or last_failed),
             state["last_failed_wal"], _clock(last_failed)))
     if waiting_age is not None and waiting_age > limit:
         reasons.append("the oldest waiting segment is %ds old, more than %ds (archive_timeout %ds + margin)"

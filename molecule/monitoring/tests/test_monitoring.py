@@ -98,6 +98,7 @@ def test_check_runs_on_its_timer_and_passes(name):
     h = host(name)
     if name == "mon-trixie":
         write_logical_manifest(3600)
+        h.check_output("rm -f /var/lib/pgops-backup/drills/latest.json")
     assert h.service("pgops-backup-monitor.timer").is_enabled
     assert h.service("pgops-backup-monitor.timer").is_running
     timer = h.check_output("systemctl cat pgops-backup-monitor.timer")
@@ -189,7 +190,8 @@ def test_minio_stopped_is_alerted_and_recovers_without_a_gap():
             record("MinIO stopped", name, alert[0] - started[name])
             assert "archiving failed" in alert[3] and "segments waiting" in alert[3], alert
             assert "last success" in alert[3]
-            assert metric(name, "pgops_backup_check_failing", check="archiving") == 1
+            # the metrics are written when the run ends, after the repository listing
+            assert wait_for(lambda: metric(name, "pgops_backup_check_failing", check="archiving") == 1, 60)
             assert metric(name, "pgops_backup_last_failed_timestamp_seconds") > \
                 metric(name, "pgops_backup_last_archived_timestamp_seconds")
         for name in DB_HOSTS:
