@@ -98,7 +98,13 @@ def test_check_runs_on_its_timer_and_passes(name):
     h = host(name)
     if name == "mon-trixie":
         write_logical_manifest(3600)
-        h.check_output("rm -f /var/lib/pgops-backup/drills/latest.json")
+        # a passed drill, as the restore drill (issue 6) records it
+        h.check_output("install -d -o postgres -g postgres /var/lib/pgops-backup/drills && echo '%s' > "
+                       "/var/lib/pgops-backup/drills/latest.json" % json.dumps(
+                           {"version": 1, "passed": True, "started": "2026-11-26T06:00:00Z",
+                            "finished": "2026-11-26T06:04:00Z", "host": name, "tool": "pgbackrest", "stanza": "main",
+                            "backup_label": "20261126-010203F", "target": "latest", "rto_seconds": 240.0,
+                            "checks": [], "error": None}))
     assert h.service("pgops-backup-monitor.timer").is_enabled
     assert h.service("pgops-backup-monitor.timer").is_running
     timer = h.check_output("systemctl cat pgops-backup-monitor.timer")
@@ -230,7 +236,6 @@ def test_archive_command_faults_and_a_stale_backup_and_a_failed_drill():
              "rto_seconds": 42.0, "checks": [{"name": "amcheck", "passed": True, "detail": ""},
                                              {"name": "orders rows", "passed": False, "detail": "19999 != 20000"}],
              "error": None}
-    trixie.check_output("install -d -o postgres -g postgres /var/lib/pgops-backup/drills")
     trixie.check_output("cat > /var/lib/pgops-backup/drills/latest.json <<'EOF'\n%s\nEOF" % json.dumps(drill))
     trixie_started = now("mon-trixie")
     set_archive_command("/bin/false")
