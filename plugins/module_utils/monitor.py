@@ -141,20 +141,21 @@ def pg_wal_usage(data_directory):
 
 
 def local_backups(root, kind):
-    """The complete logical or base backups under root/kind, from their manifest.json (in-progress ones are
-    named .partial-LABEL and are skipped)."""
-    backups = []
-    for path in glob.glob(os.path.join(root, kind, "*", "manifest.json")):
-        if os.path.basename(os.path.dirname(path)).startswith("."):
-            continue
+    """The newest complete logical or base backup under root/kind, from its manifest.json, as a list of one (or
+    none). Labels are UTC times, so the newest is the last name; an in-progress one is named .partial-LABEL."""
+    try:
+        labels = sorted((n for n in os.listdir(os.path.join(root, kind)) if not n.startswith(".")), reverse=True)
+    except OSError:
+        return []
+    for label in labels:
         try:
-            with open(path) as handle:
+            with open(os.path.join(root, kind, label, "manifest.json")) as handle:
                 backup = health.manifest_backup(json.load(handle))
         except (IOError, OSError, ValueError):
             continue
         if backup is not None:
-            backups.append(backup)
-    return backups
+            return [backup]
+    return []
 
 
 def read_json(path):

@@ -250,3 +250,14 @@ def test_a_hanging_repository_delays_no_archiving_alert_and_is_asked_again(lab):
     mon = monitor.Monitor(lab["config"], now=NOW + 60, connect=lambda *args: conn, run=run)
     mon.once()
     assert order.count("info") == 2
+
+
+def test_local_backups_reads_back_from_the_newest_label(lab):
+    write_manifest(lab, "logical", "20261125T020000Z", "2026-11-25T02:10:00Z")
+    write_manifest(lab, "logical", "20261126T020000Z", "2026-11-26T02:10:00Z")
+    broken = lab["tmp"] / "backups" / "logical" / "20261126T030000Z"
+    broken.mkdir()
+    (broken / "manifest.json").write_text(u"{not json")
+    found = monitor.local_backups(str(lab["tmp"] / "backups"), "logical")
+    assert [b["label"] for b in found] == ["20261126T020000Z"]
+    assert monitor.local_backups(str(lab["tmp"] / "nowhere"), "logical") == []
