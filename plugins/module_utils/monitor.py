@@ -41,6 +41,11 @@ _UNIT_BYTES = {"B": 1, "kB": 1024, "8kB": 8192, "MB": 1 << 20, "16MB": 16 << 20,
 _SECRET_WORDS = ("key", "pass", "secret", "token")
 
 
+def say_out(text, stream=None):
+    """A line for the journal (stdout), or for stderr."""
+    (stream or sys.stdout).write(text + "\n")
+
+
 def write_atomically(path, text, mode=0o644):
     """Write a file whole or not at all: a reader (node_exporter, a person) never sees half of it."""
     directory = os.path.dirname(path) or "."
@@ -285,8 +290,8 @@ class Monitor(object):
             schedule = (local.get("schedules") or {}).get(kind)
             allowed = health.allowed_age({kind: schedule}, kind, margin)
             if allowed is not None:
-                results.append(health.check_freshness("local", kind, local_backups(local["root"], kind), allowed,
-                                                       self.now))
+                backups = local_backups(local["root"], kind)
+                results.append(health.check_freshness("local", kind, backups, allowed, self.now))
 
     def tool_check(self):
         last = self.state.get("tool_check")
@@ -358,7 +363,7 @@ class Monitor(object):
         command = self.settings["alert_command"]
         text = self.say(health.alert_text(notification, self.config["host"], self.config["cluster"]["name"],
                                           self.now))
-        print(text)
+        say_out(text)
         if not command:
             return True
         res = notification["result"]
@@ -371,11 +376,11 @@ class Monitor(object):
             done = subprocess.run(argv, input=text + "\n", env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                   universal_newlines=True, timeout=ALERT_TIMEOUT, check=False)
         except (OSError, subprocess.TimeoutExpired) as exc:
-            print("alert command failed: %s" % self.say(str(exc)), file=sys.stderr)
+            say_out("alert command failed: %s" % self.say(str(exc)), sys.stderr)
             return False
         if done.returncode != 0:
-            print("alert command failed (exit %d): %s" % (done.returncode, self.say(error_line(done.stdout, done.stderr))),
-                  file=sys.stderr)
+            say_out("alert command failed (exit %d): %s" % (done.returncode, self.say(error_line(done.stdout, done.stderr))),
+                    sys.stderr)
             return False
         return True
 
@@ -413,7 +418,7 @@ def main(argv=None):
             config = json.load(handle)
         monitor = Monitor(config)
     except (IOError, OSError, ValueError, KeyError, PolicyError) as exc:
-        print("pgops-backup-monitor: %s: %s" % (path, exc), file=sys.stderr)
+        say_out("pgops-backup-monitor: %s: %s" % (path, exc), sys.stderr)
         return 2
     with open(os.path.join(monitor.state_dir, "lock"), "a") as lock:
         # a run that outlasts the interval (a slow tool check) is not overtaken by the next one
@@ -422,5 +427,5 @@ def main(argv=None):
         if "unreadable" in monitor.state:
             monitor.state = {}
         status = monitor.once()
-    print("%s: %s" % ("ok" if status["ok"] else "FAILING", ", ".join(status["failing"]) or "every check passes"))
+    say_out("%s: %s" % ("ok" if status["ok"] else "FAILING", ", ".join(status["failing"]) or "every check passes"))
     return 0 if status["ok"] else 1

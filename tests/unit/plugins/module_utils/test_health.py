@@ -153,8 +153,8 @@ class TestFreshness:
         assert health.check_freshness("offsite", "diff", backups, DAY, NOW)["status"] == health.OK
 
     def test_stale(self):
-        backups = [{"label": "F", "type": "full", "stop": NOW - 3 * DAY}, {"label": "E", "type": "full",
-                                                                         "stop": NOW - HOUR, "error": True}]
+        backups = [{"label": "F", "type": "full", "stop": NOW - 3 * DAY},
+                   {"label": "E", "type": "full", "stop": NOW - HOUR, "error": True}]
         res = health.check_freshness("offsite", "full", backups, DAY + HOUR, NOW)
         assert res["status"] == health.FAILING
         assert "is 3d0h old (F" in res["message"] and "allows 25h00m" in res["message"]
