@@ -1,7 +1,8 @@
 """The monitoring role against real faults: each fault is injected on the real hosts, the alert command's
 record (/var/tmp/lab-alerts.log) must show the alert within 2 minutes with the reason and figures, the metrics
 must show it, and removing the fault must bring the recovery message. Faults run on both hosts at once where
-they can. Measured fault-to-alert times are appended to $MOLECULE_EPHEMERAL_DIRECTORY/fault-to-alert.txt."""
+they can. Measured fault-to-alert times are appended to .cache/monitoring-fault-to-alert.txt in the repository (kept after
+the scenario's destroy)."""
 import json
 import os
 import re
@@ -20,7 +21,7 @@ ALERT_WITHIN = 120
 # one interval (mon-trixie: the default minute) and its own run
 MINIO_ALERT_WITHIN = {"mon-bookworm": 120, "mon-trixie": 150}
 RECOVERY_WITHIN = 240
-MEASUREMENTS = os.path.join(os.environ.get("MOLECULE_EPHEMERAL_DIRECTORY", "/tmp"), "fault-to-alert.txt")
+MEASUREMENTS = os.path.join(os.environ["MOLECULE_SCENARIO_DIRECTORY"], "..", "..", ".cache", "monitoring-fault-to-alert.txt")
 
 
 def now(name):
@@ -50,7 +51,8 @@ def wait_alert(name, event, key, since, timeout):
 
 def record(fault, name, seconds):
     with open(MEASUREMENTS, "a") as out:
-        out.write("%s on %s: alert after %ds\n" % (fault, name, seconds))
+        out.write("%s %s on %s: alert after %ds\n" % (time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), fault, name,
+                                                      seconds))
 
 
 def metric(name, metric_name, **labels):
