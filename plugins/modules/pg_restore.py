@@ -14,7 +14,10 @@ short_description: Restore a pgBackRest or wal-g backup into a data directory, t
 description:
   - Restores a backup into O(data_directory) and sets the recovery target; PostgreSQL reaches it on start.
   - Refuses a data directory that holds a running cluster, and a non-empty one unless O(delta) is set
-    (pgBackRest's delta restore).
+    (pgBackRest's delta restore). In check mode a running cluster is no refusal, so a playbook can check
+    the backup and the target before it stops the cluster.
+  - Refuses, before anything changes, a time target after the end of the archive (later than now), and a
+    time or LSN target before the oldest backup.
   - A cluster that is not meant to become the primary (O(primary=false)) gets C(archive_mode=off), so it
     cannot write into the production archive.
   - Idempotent - it records what it restored beside the data directory, and the same backup and target
@@ -95,6 +98,10 @@ restored:
   returned: success
   type: dict
   sample: {tool: pgbackrest, stanza: main, backup: latest, target: {type: time, value: "2026-11-26 10:15:00+00"}}
+backup:
+  description: Label of the backup a restore starts from, where the module chose it (a time or LSN target, wal-g).
+  returned: when it was chosen
+  type: str
 msg:
   description: What was done.
   returned: always
@@ -108,7 +115,8 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.pgops.backup.plugins.module_utils.backup_module import (
     apply_restore_plan, starting_backup, target_argument_spec, tool_argument_spec, tool_for)
 from ansible_collections.pgops.backup.plugins.module_utils.restore import (
-    clear_marker, data_directory_state, normalize_target, read_marker, restore_record, same_restore, write_marker)
+    check_reachable, clear_marker, data_directory_state, normalize_target, read_marker, restore_record,
+    same_restore, write_marker)
 from ansible_collections.pgops.backup.plugins.module_utils.tools.base import ToolError
 
 
@@ -127,13 +135,14 @@ def main():
     params = module.params
     data_directory = params["data_directory"].rstrip("/")
     try:
-        target = normalize_target(params["target"])
+        target = check_reachable(normalize_target(params["target"]))
     except ValueError as exc:
         module.fail_json(msg=str(exc))
     record = restore_record(params["tool"], params["stanza"], params["backup"] or "latest", target)
 
     state = data_directory_state(data_directory)
-    if state == "running":
+    # check mode goes on to the backup and target checks: a playbook checks those before it stops the cluster
+    if state == "running" and not module.check_mode:
         module.fail_json(msg="%s holds a running cluster: stop it first; pg_restore never touches a running "
                              "cluster" % data_directory)
     # The record beside the directory counts only while the directory still holds that restore, never started
@@ -143,7 +152,7 @@ def main():
     if state == "stopped" and untouched and same_restore(read_marker(data_directory), record):
         module.exit_json(changed=False, restored=record,
                          msg="%s already holds this restore; nothing to do" % data_directory)
-    if state == "stopped" and not params["delta"]:
+    if state in ("stopped", "running") and not params["delta"]:
         module.fail_json(msg="%s is not empty: set delta=true to restore over it (pgBackRest changes only what "
                              "differs), or empty it yourself if its contents are expendable" % data_directory)
 
@@ -157,7 +166,9 @@ def main():
                                  target_action=params["target_action"], delta=params["delta"],
                                  primary=params["primary"], repository=params["repository"])
         if module.check_mode:
-            module.exit_json(changed=True, restored=record, msg="%s would be restored" % data_directory)
+            module.exit_json(changed=True, restored=record, backup=backup,
+                             msg="%s would be restored%s" % (data_directory, " once its cluster is stopped"
+                                                             if state == "running" else ""))
         clear_marker(data_directory)
         if state == "missing":  # a lost server's: pgBackRest restores only into a directory that exists
             os.makedirs(data_directory, 0o700)
