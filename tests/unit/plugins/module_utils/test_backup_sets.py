@@ -169,6 +169,6 @@ def test_inventory_entry_has_the_interface_fields():
     manifest = {"kind": "base", "finished": "2026-11-26T07:21:40Z", "server_version": "17.2",
                 "files": [{"path": "a", "size": 10, "sha256": "x"}, {"path": "b", "size": 5, "sha256": "y"}]}
     entry = backup_sets.inventory_entry({"label": "20261126T072000Z", "path": "/p", "manifest": manifest})
-    assert entry["type"] == "base" and entry["start"] == NOW and entry["stop"] == NOW + 100
+    assert entry["type"] == "full" and entry["kind"] == "base" and entry["start"] == NOW and entry["stop"] == NOW + 100
     assert entry["duration"] == 100 and entry["size"] == 15 and entry["error"] is False
     assert entry["repository"] == 1 and entry["lsn_stop"] is None

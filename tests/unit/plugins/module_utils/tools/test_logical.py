@@ -97,5 +97,5 @@ def test_inventory_lists_the_local_backups(tmp_path):
     tool = base_backup.BaseBackup({"tool": "base"}, None, settings_file=str(settings))
     repositories = tool.inventory(None)["repositories"]
     assert [r["name"] for r in repositories] == ["local"]
-    assert [(b["label"], b["type"], b["duration"]) for b in repositories[0]["backups"]] == [
+    assert [(b["label"], b["kind"], b["duration"]) for b in repositories[0]["backups"]] == [
         ("20261126T072000Z", "base", 60)]
