@@ -120,8 +120,8 @@ def take_logical(settings, server, directory, out):
         record = dict(dump, path=path, size=tree_size(os.path.join(directory, path)),
                       duration_seconds=round(time.time() - started, 3))
         records.append(record)
-        out.write("dumped %s as %s (%s, %d bytes, %.1f s)\n" % (dump["database"], path, dump["format"],
-                                                               record["size"], record["duration_seconds"]))
+        out.write("dumped %s as %s (%s, %d bytes, %.1f s)\n"
+                  % (dump["database"], path, dump["format"], record["size"], record["duration_seconds"]))
     extra = {"databases": records, "compression": compression, "globals": None}
     if settings["logical"]["globals"]:
         run(tool.globals_argv(os.path.join(directory, logical.GLOBALS_FILE)), "pg_dumpall --globals-only")

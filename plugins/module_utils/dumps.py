@@ -19,6 +19,8 @@ CREDENTIALS_FILE = "/etc/pgops-backup/offsite-credentials.json"
 MIN_PART_MB = 5
 MAX_PART_MB = 5120
 DEFAULT_PART_MB = 64
+# globals.sql is pg_dumpall's: no dump may take its name
+GLOBALS_NAME = "globals"
 DUMP_KEYS = ("database", "name", "format", "jobs", "tables", "schemas", "content")
 OFFSITE_KEYS = ("bucket", "endpoint", "region", "uri_style", "prefix", "access_key", "secret_key", "ca_file",
                 "part_size_mb")
@@ -57,7 +59,7 @@ def normalize_dump(raw, index, default_jobs):
     if not isinstance(database, str) or not database:
         raise PolicyError(variable + ".database", "every dump names its database")
     name = raw.get("name") or database
-    if not _NAME_RE.match(name) or name == logical.GLOBALS_FILE.split(".")[0]:
+    if not _NAME_RE.match(name) or name == GLOBALS_NAME:
         raise PolicyError(variable + ".name", "%r cannot name a file in the backup: letters, digits, '.', '_' and "
                           "'-' only (and not 'globals'); set name for a database called so" % (name,))
     fmt = raw.get("format") or "custom"

@@ -124,8 +124,8 @@ def test_a_dump_taken_on_15_restores_into_17(runs):
                           shell=True, capture_output=True, text=True, check=False)
     assert copy.returncode == 0, copy.stderr
     host("logical-trixie").check_output("chown -R postgres: /var/tmp/from15")
-    result = module("logical-trixie", "pg_restore", {"tool": "logical", "dump": "shop", "database": "shop_from_15",
-                                                      "local_dir": "/var/tmp/from15", "jobs": 2})
+    args = {"tool": "logical", "dump": "shop", "database": "shop_from_15", "local_dir": "/var/tmp/from15", "jobs": 2}
+    result = module("logical-trixie", "pg_restore", args)
     assert result.get("changed") is True, result
     assert psql("logical-trixie", "SELECT split_part(version(), ' ', 2)").startswith("17.")
     assert psql("logical-trixie", ROWS, db="shop_from_15") == psql("logical-bookworm", ROWS, db="shop")
