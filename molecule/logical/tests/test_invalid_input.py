@@ -1,4 +1,4 @@
-"""Bad settings fail before any change, naming the variable."""
+"""Bad settings fail before any change, naming the variable (every other case: tests/unit test_dumps.py)."""
 import json
 
 import pytest
@@ -7,7 +7,6 @@ from labtest import ansible_playbook, host
 
 NAME = "logical-bookworm"
 CASES = {
-    "unknown dump format": ({"dumps_logical": [{"database": "shop", "format": "tar"}]}, "dumps_logical[0].format"),
     "zstd with pg_dump 15": ({"dumps_logical_compression": "zstd:1"}, "dumps_logical_compression"),
     "offsite without a bucket": ({"dumps_offsite": {"endpoint": "minio:9000", "access_key": "AKEXAMPLE",
                                                     "secret_key": "SKEXAMPLE"}}, "dumps_offsite.bucket"),
