@@ -10,9 +10,13 @@ __metaclass__ = type
 DOCUMENTATION = r"""
 ---
 module: pg_restore
-short_description: Restore a pgBackRest or wal-g backup into a data directory, to a recovery target
+short_description: Restore a physical backup into a data directory, or a logical backup into a database
 description:
   - Restores a backup into O(data_directory) and sets the recovery target; PostgreSQL reaches it on start.
+  - With O(tool=logical), restores a dump of a logical backup (pgops.backup.dumps) into O(database) instead -
+    globals first, then pg_restore with O(jobs) parallel jobs, only O(tables) when given; it creates a missing
+    database and refuses one that holds relations unless O(overwrite) is set; it checks the dump's files against
+    the backup's manifest first.
   - Refuses a data directory that holds a running cluster, and a non-empty one unless O(delta) is set
     (pgBackRest's delta restore). In check mode a running cluster is no refusal, so a playbook can check
     the backup and the target before it stops the cluster.
@@ -28,12 +32,43 @@ extends_documentation_fragment:
   - pgops.backup.tool
 options:
   data_directory:
-    description: Where to restore. Its parent must be writable by the user the module runs as.
+    description:
+      - Where to restore. Its parent must be writable by the user the module runs as.
+      - Required for every tool but V(logical).
     type: path
-    required: true
   backup:
     description: Label of the backup to restore; the newest one when not given.
     type: str
+  database:
+    description: V(logical) only, and required there - the database to restore into (created when missing).
+    type: str
+  dump:
+    description:
+      - V(logical) only - name of the dump in the backup (its manifest's C(databases[].name)); needed when the
+        backup holds more than one custom or directory dump.
+    type: str
+  tables:
+    description: V(logical) only - restore these tables alone (V(schema.table) or V(table)).
+    type: list
+    elements: str
+    default: []
+  jobs:
+    description: V(logical) only - parallel jobs of pg_restore.
+    type: int
+    default: 2
+  globals:
+    description: V(logical) only - restore the backup's roles and tablespaces (globals.sql, with psql) first; roles that
+      exist already are left as they are.
+    type: bool
+    default: true
+  overwrite:
+    description: V(logical) only - restore into a database that holds relations, dropping the dump's objects first
+      (pg_restore --clean --if-exists).
+    type: bool
+    default: false
+  local_dir:
+    description: V(logical) only - root of the logical backups; the dumps role's pg_backup_local_dir when not given.
+    type: path
   target:
     description: Where recovery stops.
     type: dict
@@ -75,6 +110,15 @@ attributes:
 """
 
 EXAMPLES = r"""
+- name: The newest logical backup's dump of shop is restored into a new database, 4 jobs in parallel
+  pgops.backup.pg_restore:
+    tool: logical
+    dump: shop
+    database: shop_restored
+    jobs: 4
+  become: true
+  become_user: postgres
+
 - name: PostgreSQL is stopped
   ansible.builtin.systemd_service:
     name: postgresql@15-main
@@ -113,7 +157,8 @@ import os
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.pgops.backup.plugins.module_utils.backup_module import (
-    apply_restore_plan, starting_backup, target_argument_spec, tool_argument_spec, tool_for)
+    apply_restore_plan, local_cluster, starting_backup, target_argument_spec, tool_argument_spec, tool_for)
+from ansible_collections.pgops.backup.plugins.module_utils.logical_restore import logical_argument_spec, restore_logical
 from ansible_collections.pgops.backup.plugins.module_utils.restore import (
     check_reachable, clear_marker, data_directory_state, normalize_target, read_marker, restore_record,
     same_restore, write_marker)
@@ -123,7 +168,7 @@ from ansible_collections.pgops.backup.plugins.module_utils.tools.base import Too
 def main():
     argument_spec = tool_argument_spec()
     argument_spec.update(
-        data_directory=dict(type="path", required=True),
+        data_directory=dict(type="path"),
         backup=dict(type="str"),
         target=dict(type="dict", default={"type": "latest"}, options=target_argument_spec()),
         target_action=dict(type="str", default="promote", choices=["promote", "pause", "shutdown"]),
@@ -131,8 +176,16 @@ def main():
         primary=dict(type="bool", default=False),
         repository=dict(type="int"),
     )
-    module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
+    argument_spec.update(logical_argument_spec())
+    module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True,
+                           required_if=[("tool", "logical", ["database"]), ("tool", "pgbackrest", ["data_directory"]),
+                                        ("tool", "walg", ["data_directory"])])
     params = module.params
+    if params["tool"] == "logical":
+        restore_logical(module, local_cluster(module), tool_for(module)[2])
+    if params["tool"] == "base":
+        module.fail_json(msg="tool: a base backup is restored by unpacking it (see the README); pg_restore restores "
+                             "pgbackrest, walg and logical backups")
     data_directory = params["data_directory"].rstrip("/")
     try:
         target = check_reachable(normalize_target(params["target"]))
