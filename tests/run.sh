@@ -3,6 +3,7 @@
 #   tests/run.sh                 every step
 #   tests/run.sh unit molecule:pgbackrest   only these steps
 # Steps: sanity, lint, unit, molecule:<scenario> for every scenario under molecule/ (but demo), demo.
+# The container steps run PGOPS_TEST_JOBS (default 2) at a time, each logging to .cache/test-logs/.
 set -uo pipefail
 REPO=$(cd "$(dirname "$0")/.." && pwd)
 cd "$REPO"
@@ -63,18 +64,61 @@ for s in "${steps[@]}"; do
 done
 
 passed=0 failed=0 report=()
+record() {  # step, exit status, seconds
+  if [ "$2" -eq 0 ]; then passed=$((passed + 1)); report+=("PASS $1 (${3}s)")
+  else failed=$((failed + 1)); report+=("FAIL $1 (${3}s, exit $2)"); fi
+}
+
+run_step() {
+  case "$1" in
+    molecule:*) step_molecule "${1#molecule:}" ;;
+    sanity|lint|unit|demo) "step_$1" ;;
+    *) log "unknown step $1"; false ;;
+  esac
+}
+
+# The quick steps run one after the other; the container steps (each on its own network, with its own
+# container names) run PGOPS_TEST_JOBS at a time, each into its own log, printed whole when it ends.
+# The longest start first, so that two at a time end close together.
+LONGEST_FIRST=(molecule:pgbackrest molecule:restore molecule:walg molecule:monitoring molecule:logical)
+pooled=() jobs_max=${PGOPS_TEST_JOBS:-2}
+for s in "${LONGEST_FIRST[@]}"; do
+  [[ " ${steps[*]} " == *" $s "* ]] && pooled+=("$s")
+done
 for s in "${steps[@]}"; do
+  case "$s" in
+    molecule:*|demo) [[ " ${pooled[*]} " == *" $s "* ]] || pooled+=("$s"); continue ;;
+  esac
   log "=== $s"
   t0=$(date +%s)
-  case "$s" in
-    molecule:*) step_molecule "${s#molecule:}" ;;
-    sanity|lint|unit|demo) "step_$s" ;;
-    *) log "unknown step $s"; false ;;
-  esac
-  rc=$?
-  secs=$(( $(date +%s) - t0 ))
-  if [ $rc -eq 0 ]; then passed=$((passed + 1)); report+=("PASS $s (${secs}s)")
-  else failed=$((failed + 1)); report+=("FAIL $s (${secs}s, exit $rc)"); fi
+  run_step "$s"
+  record "$s" $? $(( $(date +%s) - t0 ))
+done
+
+logs=$REPO/.cache/test-logs
+mkdir -p "$logs"
+declare -A pid_step=() step_t0=()
+finish() {  # pid, exit status: print the step's log and record it
+  local pid=$1 rc=$2 s
+  s=${pid_step[$pid]}
+  log "=== $s"
+  cat "$logs/${s//:/-}.log"
+  record "$s" "$rc" $(( $(date +%s) - step_t0[$s] ))
+  unset "pid_step[$pid]"
+}
+for s in "${pooled[@]}"; do
+  while [ "${#pid_step[@]}" -ge "$jobs_max" ]; do
+    wait -n -p done_pid "${!pid_step[@]}"; rc=$?
+    finish "$done_pid" "$rc"
+  done
+  log "started $s (log: .cache/test-logs/${s//:/-}.log)"
+  step_t0[$s]=$(date +%s)
+  run_step "$s" >"$logs/${s//:/-}.log" 2>&1 &
+  pid_step[$!]=$s
+done
+while [ "${#pid_step[@]}" -gt 0 ]; do
+  wait -n -p done_pid "${!pid_step[@]}"; rc=$?
+  finish "$done_pid" "$rc"
 done
 
 printf '\n'

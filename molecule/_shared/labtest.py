@@ -77,10 +77,10 @@ def wait_for(predicate, timeout, interval=2):
         time.sleep(interval)
 
 
-def ansible_playbook(playbook, *args):
+def ansible_playbook(playbook, *args, timeout=600):
     """Runs a playbook of the scenario against the scenario's inventory, as the user would."""
     return subprocess.run(["ansible-playbook", "-i", INVENTORY, os.path.join(SCENARIO_DIR, playbook)] + list(args),
-                          capture_output=True, text=True, timeout=600, check=False)
+                          capture_output=True, text=True, timeout=timeout, check=False)
 
 
 def module(name, module_name, args, become_user="postgres", check=False):

@@ -16,8 +16,10 @@ options:
         /etc/pgbackrest/pgbackrest.conf, wal-g the user's ~/.walg.json).
       - Run the module as the user that owns the tool's configuration (C(become_user) postgres, or
         pgbackrest on a pgBackRest repository host).
+      - V(logical) and V(base) are the pgops.backup.dumps role's backups (pg_dump and pg_basebackup into
+        dated directories on the host, see its settings in /etc/pgops-backup/dumps.json); run as postgres.
     type: str
-    choices: [pgbackrest, walg]
+    choices: [pgbackrest, walg, logical, base]
     default: pgbackrest
   stanza:
     description: The backup set (pgBackRest's stanza; ignored by wal-g).

@@ -9,6 +9,7 @@ __metaclass__ = type
 
 import os
 
+from ansible_collections.pgops.backup.plugins.module_utils.backup_sets import KINDS as LOCAL_KINDS
 from ansible_collections.pgops.backup.plugins.module_utils.decisions import backup_for_target
 from ansible_collections.pgops.backup.plugins.module_utils.policy import minimal_policy
 from ansible_collections.pgops.backup.plugins.module_utils.postgres import (
@@ -20,7 +21,7 @@ from ansible_collections.pgops.backup.plugins.module_utils.tools.drivers import 
 
 def tool_argument_spec():
     return dict(
-        tool=dict(type="str", default="pgbackrest", choices=["pgbackrest", "walg"]),
+        tool=dict(type="str", default="pgbackrest", choices=["pgbackrest", "walg"] + list(LOCAL_KINDS)),
         stanza=dict(type="str", default="main"),
     )
 
@@ -48,7 +49,11 @@ def local_cluster(module, required=True):
 
 def tool_for(module, cluster=None):
     """(driver, runner, run): run(argv) returns stdout and raises ToolError with the tool's error line."""
-    tool = driver_for(minimal_policy(module.params["tool"], module.params["stanza"]), cluster)
+    if module.params["tool"] in LOCAL_KINDS:  # the dumps role's backups: their settings file says the rest
+        policy = {"tool": module.params["tool"], "stanza": module.params["stanza"], "repositories": []}
+    else:
+        policy = minimal_policy(module.params["tool"], module.params["stanza"])
+    tool = driver_for(policy, cluster)
     runner = CommandRunner(module)
 
     def run(argv):

@@ -14,6 +14,7 @@ import json
 import os
 import re
 import socket
+import time
 
 from ansible_collections.pgops.backup.plugins.module_utils.timestamps import TIMESTAMP_RE, parse_timestamp, to_epoch
 
@@ -113,6 +114,18 @@ def recovery_time(value):
     elif zone and len(zone) == 5:  # +HHMM
         zone = "%s:%s" % (zone[:3], zone[3:])
     return text + (zone or "")
+
+
+def check_reachable(target, now=None):
+    """target, when the archive can reach it; ValueError for a time after now (no archive reaches into the
+    future, so PostgreSQL would replay every segment and then refuse to start: refused before anything changes).
+    """
+    now = time.time() if now is None else now
+    if target["type"] == "time" and to_epoch(target["value"]) > now:
+        raise ValueError("target.value: '%s' is after the end of the archive (the newest WAL cannot be newer than "
+                         "now, %s UTC); restore to latest, or to a time in the past"
+                         % (target["value"], time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(now))))
+    return target
 
 
 def check_target_action(action):

@@ -12,7 +12,9 @@ import re
 import shutil
 import time
 
+from ansible_collections.pgops.backup.plugins.module_utils.backup_module import apply_restore_plan, starting_backup
 from ansible_collections.pgops.backup.plugins.module_utils.postgres import btree_indexes, connect, query
+from ansible_collections.pgops.backup.plugins.module_utils.tools.base import ToolError
 
 # Marks a scratch directory as this module's own: nothing else is ever removed.
 SENTINEL = ".pgops-restore-check"
@@ -186,3 +188,59 @@ def sql_assertion(cluster, check):
     expected = None if check.get("expected") is None else str(check["expected"])
     return {"name": check.get("name") or "sql %s" % check["query"], "passed": value == expected,
             "value": value, "detail": "got %r, expected %r" % (value, expected)}
+
+
+def _checked(name, check, *args):
+    """A check's result; one that cannot even run (a missing table, a syntax error) fails with the reason."""
+    try:
+        return check(*args)
+    except Exception as exc:  # psycopg2's errors among them: the other checks still run
+        return {"name": name, "passed": False, "detail": " ".join(str(exc).split())}
+
+
+def run_checks(cluster, options):
+    """amcheck on every database (where asked), then the row counts and SQL assertions of options."""
+    checks = []
+    if options.get("amcheck", True):
+        checks += [_checked("amcheck %s" % database, amcheck, cluster, database) for database in cluster.databases()]
+    checks += [_checked("rows %s.%s" % (check.get("database"), check.get("table")), row_count, cluster, check)
+               for check in options.get("row_counts") or []]
+    checks += [_checked(check.get("name") or "sql %s" % check.get("query"), sql_assertion, cluster, check)
+               for check in options.get("sql") or []]
+    return checks
+
+
+def restore_and_check(tool, run, scratch, target, options, clock=time.time):
+    """Restore a backup into the scratch cluster, start it, run the checks, then stop and remove it, also when
+    something fails. The one procedure of pg_restore_check and of the scheduled restore drill.
+
+    tool: a driver; run: ``run(argv) -> stdout`` raising ToolError; scratch: a ScratchCluster whose directory
+    was checked (foreign() is None); target: a normalized target; options: backup, repository, timeout,
+    amcheck, row_counts, sql. Returns {'backup', 'target', 'passed', 'checks', 'rto_seconds', 'recovered',
+    'msg'}: 'msg' says why it failed when the restore itself failed (then 'checks' may be missing).
+    """
+    result = {"target": target, "passed": False, "backup": options.get("backup")}
+    started = clock()
+    try:
+        result["backup"] = result["backup"] or starting_backup(tool, run, target, options.get("repository"))
+        scratch.prepare_directory()
+        plan = tool.restore_plan(scratch.data, backup=result["backup"], target=target, target_action="promote",
+                                 primary=False, repository=options.get("repository"))
+        apply_restore_plan(plan, scratch.data, run)
+        scratch.configure()
+        scratch.start(options.get("timeout", 600))
+        scratch.wait_until_promoted(options.get("timeout", 600))
+        result["rto_seconds"] = round(clock() - started, 2)
+        result["recovered"] = scratch.facts()
+        result["checks"] = run_checks(scratch, options)
+        result["passed"] = all(check["passed"] for check in result["checks"])
+    except (ToolError, ValueError, RuntimeError) as exc:
+        result["msg"] = str(exc)
+    except Exception as exc:  # psycopg2 errors and the like: report, then clean up all the same
+        result["msg"] = "restore check failed: %s" % exc
+    finally:
+        scratch.stop()
+        scratch.remove()
+    if not result["passed"] and not result.get("msg"):
+        result["msg"] = "checks failed: %s" % ", ".join(c["name"] for c in result["checks"] if not c["passed"])
+    return result

@@ -25,7 +25,8 @@ options:
   type:
     description:
       - Kind of backup. pgBackRest takes V(full), V(diff) and V(incr); wal-g takes V(full) and V(delta)
-        (a delta when WALG_DELTA_MAX_STEPS allows one, else a full backup).
+        (a delta when WALG_DELTA_MAX_STEPS allows one, else a full backup); V(logical) and V(base) (the
+        pgops.backup.dumps role's backups, taken by its job script with its settings) take V(full) only.
     type: str
     choices: [full, diff, incr, delta]
     default: full

@@ -10,11 +10,18 @@ __metaclass__ = type
 DOCUMENTATION = r"""
 ---
 module: pg_restore
-short_description: Restore a pgBackRest or wal-g backup into a data directory, to a recovery target
+short_description: Restore a physical backup into a data directory, or a logical backup into a database
 description:
   - Restores a backup into O(data_directory) and sets the recovery target; PostgreSQL reaches it on start.
+  - With O(tool=logical), restores a dump of a logical backup (pgops.backup.dumps) into O(database) instead -
+    globals first, then pg_restore with O(jobs) parallel jobs, only O(tables) when given; it creates a missing
+    database and refuses one that holds relations unless O(overwrite) is set; it checks the dump's files against
+    the backup's manifest first.
   - Refuses a data directory that holds a running cluster, and a non-empty one unless O(delta) is set
-    (pgBackRest's delta restore).
+    (pgBackRest's delta restore). In check mode a running cluster is no refusal, so a playbook can check
+    the backup and the target before it stops the cluster.
+  - Refuses, before anything changes, a time target after the end of the archive (later than now), and a
+    time or LSN target before the oldest backup.
   - A cluster that is not meant to become the primary (O(primary=false)) gets C(archive_mode=off), so it
     cannot write into the production archive.
   - Idempotent - it records what it restored beside the data directory, and the same backup and target
@@ -25,12 +32,43 @@ extends_documentation_fragment:
   - pgops.backup.tool
 options:
   data_directory:
-    description: Where to restore. Its parent must be writable by the user the module runs as.
+    description:
+      - Where to restore. Its parent must be writable by the user the module runs as.
+      - Required for every tool but V(logical).
     type: path
-    required: true
   backup:
     description: Label of the backup to restore; the newest one when not given.
     type: str
+  database:
+    description: V(logical) only, and required there - the database to restore into (created when missing).
+    type: str
+  dump:
+    description:
+      - V(logical) only - name of the dump in the backup (its manifest's C(databases[].name)); needed when the
+        backup holds more than one custom or directory dump.
+    type: str
+  tables:
+    description: V(logical) only - restore these tables alone (V(schema.table) or V(table)).
+    type: list
+    elements: str
+    default: []
+  jobs:
+    description: V(logical) only - parallel jobs of pg_restore.
+    type: int
+    default: 2
+  globals:
+    description: V(logical) only - restore the backup's roles and tablespaces (globals.sql, with psql) first; roles that
+      exist already are left as they are.
+    type: bool
+    default: true
+  overwrite:
+    description: V(logical) only - restore into a database that holds relations, dropping the dump's objects first
+      (pg_restore --clean --if-exists).
+    type: bool
+    default: false
+  local_dir:
+    description: V(logical) only - root of the logical backups; the dumps role's pg_backup_local_dir when not given.
+    type: path
   target:
     description: Where recovery stops.
     type: dict
@@ -72,6 +110,15 @@ attributes:
 """
 
 EXAMPLES = r"""
+- name: The newest logical backup's dump of shop is restored into a new database, 4 jobs in parallel
+  pgops.backup.pg_restore:
+    tool: logical
+    dump: shop
+    database: shop_restored
+    jobs: 4
+  become: true
+  become_user: postgres
+
 - name: PostgreSQL is stopped
   ansible.builtin.systemd_service:
     name: postgresql@15-main
@@ -95,6 +142,10 @@ restored:
   returned: success
   type: dict
   sample: {tool: pgbackrest, stanza: main, backup: latest, target: {type: time, value: "2026-11-26 10:15:00+00"}}
+backup:
+  description: Label of the backup a restore starts from, where the module chose it (a time or LSN target, wal-g).
+  returned: when it was chosen
+  type: str
 msg:
   description: What was done.
   returned: always
@@ -106,16 +157,18 @@ import os
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.pgops.backup.plugins.module_utils.backup_module import (
-    apply_restore_plan, starting_backup, target_argument_spec, tool_argument_spec, tool_for)
+    apply_restore_plan, local_cluster, starting_backup, target_argument_spec, tool_argument_spec, tool_for)
+from ansible_collections.pgops.backup.plugins.module_utils.logical_restore import logical_argument_spec, restore_logical
 from ansible_collections.pgops.backup.plugins.module_utils.restore import (
-    clear_marker, data_directory_state, normalize_target, read_marker, restore_record, same_restore, write_marker)
+    check_reachable, clear_marker, data_directory_state, normalize_target, read_marker, restore_record,
+    same_restore, write_marker)
 from ansible_collections.pgops.backup.plugins.module_utils.tools.base import ToolError
 
 
 def main():
     argument_spec = tool_argument_spec()
     argument_spec.update(
-        data_directory=dict(type="path", required=True),
+        data_directory=dict(type="path"),
         backup=dict(type="str"),
         target=dict(type="dict", default={"type": "latest"}, options=target_argument_spec()),
         target_action=dict(type="str", default="promote", choices=["promote", "pause", "shutdown"]),
@@ -123,17 +176,26 @@ def main():
         primary=dict(type="bool", default=False),
         repository=dict(type="int"),
     )
-    module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
+    argument_spec.update(logical_argument_spec())
+    module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True,
+                           required_if=[("tool", "logical", ["database"]), ("tool", "pgbackrest", ["data_directory"]),
+                                        ("tool", "walg", ["data_directory"])])
     params = module.params
+    if params["tool"] == "logical":
+        restore_logical(module, local_cluster(module), tool_for(module)[2])
+    if params["tool"] == "base":
+        module.fail_json(msg="tool: a base backup is restored by unpacking it (see the README); pg_restore restores "
+                             "pgbackrest, walg and logical backups")
     data_directory = params["data_directory"].rstrip("/")
     try:
-        target = normalize_target(params["target"])
+        target = check_reachable(normalize_target(params["target"]))
     except ValueError as exc:
         module.fail_json(msg=str(exc))
     record = restore_record(params["tool"], params["stanza"], params["backup"] or "latest", target)
 
     state = data_directory_state(data_directory)
-    if state == "running":
+    # check mode goes on to the backup and target checks: a playbook checks those before it stops the cluster
+    if state == "running" and not module.check_mode:
         module.fail_json(msg="%s holds a running cluster: stop it first; pg_restore never touches a running "
                              "cluster" % data_directory)
     # The record beside the directory counts only while the directory still holds that restore, never started
@@ -143,7 +205,7 @@ def main():
     if state == "stopped" and untouched and same_restore(read_marker(data_directory), record):
         module.exit_json(changed=False, restored=record,
                          msg="%s already holds this restore; nothing to do" % data_directory)
-    if state == "stopped" and not params["delta"]:
+    if state in ("stopped", "running") and not params["delta"]:
         module.fail_json(msg="%s is not empty: set delta=true to restore over it (pgBackRest changes only what "
                              "differs), or empty it yourself if its contents are expendable" % data_directory)
 
@@ -157,7 +219,9 @@ def main():
                                  target_action=params["target_action"], delta=params["delta"],
                                  primary=params["primary"], repository=params["repository"])
         if module.check_mode:
-            module.exit_json(changed=True, restored=record, msg="%s would be restored" % data_directory)
+            module.exit_json(changed=True, restored=record, backup=backup,
+                             msg="%s would be restored%s" % (data_directory, " once its cluster is stopped"
+                                                             if state == "running" else ""))
         clear_marker(data_directory)
         if state == "missing":  # a lost server's: pgBackRest restores only into a directory that exists
             os.makedirs(data_directory, 0o700)

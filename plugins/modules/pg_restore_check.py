@@ -121,26 +121,13 @@ recovered:
   type: dict
 """
 
-import time
-
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.pgops.backup.plugins.module_utils.backup_module import (
-    apply_restore_plan, starting_backup, target_argument_spec, tool_argument_spec, tool_for)
+    target_argument_spec, tool_argument_spec, tool_for)
 from ansible_collections.pgops.backup.plugins.module_utils.restore import (
-    data_directory_state, free_port, normalize_target)
-from ansible_collections.pgops.backup.plugins.module_utils.restore_check import (
-    ScratchCluster, amcheck, row_count, sql_assertion)
-from ansible_collections.pgops.backup.plugins.module_utils.tools.base import ToolError
-
-
-def run_checks(module, cluster):
-    checks = []
-    if module.params["amcheck"]:
-        checks += [amcheck(cluster, database) for database in cluster.databases()]
-    checks += [row_count(cluster, check) for check in module.params["row_counts"]]
-    checks += [sql_assertion(cluster, check) for check in module.params["sql"]]
-    return checks
+    check_reachable, data_directory_state, free_port, normalize_target)
+from ansible_collections.pgops.backup.plugins.module_utils.restore_check import ScratchCluster, restore_and_check
 
 
 def main():
@@ -160,7 +147,7 @@ def main():
     params = module.params
     result = dict(changed=False, passed=False)
     try:
-        result["target"] = normalize_target(params["target"])
+        result["target"] = check_reachable(normalize_target(params["target"]))
         port = params["port"] or free_port(extra_socket_dirs=[params["scratch_directory"]])
     except ValueError as exc:
         module.fail_json(msg=str(exc), **result)
@@ -174,30 +161,10 @@ def main():
         module.exit_json(msg="check mode: nothing restored", **result)
 
     tool, dummy, run = tool_for(module)
-    started = time.time()
-    try:
-        result["backup"] = params["backup"] or starting_backup(tool, run, result["target"], params["repository"])
-        scratch.prepare_directory()
-        plan = tool.restore_plan(scratch.data, backup=result["backup"], target=result["target"],
-                                 target_action="promote", primary=False, repository=params["repository"])
-        apply_restore_plan(plan, scratch.data, run)
-        scratch.configure()
-        scratch.start(params["timeout"])
-        scratch.wait_until_promoted(params["timeout"])
-        result["rto_seconds"] = round(time.time() - started, 2)
-        result["recovered"] = scratch.facts()
-        result["checks"] = run_checks(module, scratch)
-        result["passed"] = all(check["passed"] for check in result["checks"])
-    except (ToolError, ValueError, RuntimeError) as exc:
-        result["msg"] = str(exc)
-    except Exception as exc:  # psycopg2 errors and the like: report, then clean up all the same
-        result["msg"] = "restore check failed: %s" % exc
-    finally:
-        scratch.stop()
-        scratch.remove()
+    result.update(restore_and_check(tool, run, scratch, result["target"], params))
+    msg = result.pop("msg", None)
     if not result["passed"]:
-        failed = [c["name"] for c in result.get("checks", []) if not c["passed"]]
-        module.fail_json(msg=result.pop("msg", None) or "checks failed: %s" % ", ".join(failed), **result)
+        module.fail_json(msg=msg, **result)
     module.exit_json(msg="backup %s restored in %.1f s and passed %d checks"
                      % (result["backup"], result["rto_seconds"], len(result["checks"])), **result)
 

@@ -7,10 +7,14 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+from ansible_collections.pgops.backup.plugins.module_utils.tools.base_backup import BaseBackup
+from ansible_collections.pgops.backup.plugins.module_utils.tools.logical import LogicalDump
 from ansible_collections.pgops.backup.plugins.module_utils.tools.pgbackrest import PgBackRest
 from ansible_collections.pgops.backup.plugins.module_utils.tools.walg import WalG
 
 DRIVERS = {PgBackRest.name: PgBackRest, WalG.name: WalG}
+# the dumps role's kinds: dated directories on the host, not WAL archiving tools
+DRIVERS.update({LogicalDump.name: LogicalDump, BaseBackup.name: BaseBackup})
 
 
 def driver_for(policy, cluster=None):

@@ -15,7 +15,7 @@ import stat
 import pytest
 
 from ansible_collections.pgops.backup.plugins.module_utils.restore import (
-    check_backup_label, check_target_action, data_directory_state, free_port, marker_path, normalize_target,
+    check_backup_label, check_reachable, check_target_action, data_directory_state, free_port, marker_path, normalize_target,
     read_marker, recovery_time, restore_record, same_restore, write_marker)
 
 DEAD_PID = 2 ** 22 + 12345  # above Linux's highest pid_max: no process can have it
@@ -356,3 +356,20 @@ class TestFreePort:
             sock.bind(("127.0.0.1", port))
         finally:
             sock.close()
+
+
+class TestCheckReachable:
+    NOW = 1795676400.0  # 2026-11-26 07:00:00 UTC
+
+    def test_time_in_the_past_is_reachable(self):
+        target = {"type": "time", "value": "2026-11-26 06:59:59+00"}
+        assert check_reachable(target, now=self.NOW) is target
+
+    def test_time_after_now_is_after_the_end_of_the_archive(self):
+        with pytest.raises(ValueError, match="is after the end of the archive .*now, 2026-11-26 07:00:00 UTC"):
+            check_reachable({"type": "time", "value": "2026-11-26 08:00:01+01"}, now=self.NOW)
+
+    @pytest.mark.parametrize("target", [{"type": "latest", "value": None}, {"type": "xid", "value": "9999999"},
+                                        {"type": "immediate", "value": None}])
+    def test_other_targets_are_left_to_the_tools(self, target):
+        assert check_reachable(target, now=self.NOW) is target
