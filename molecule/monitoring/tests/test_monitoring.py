@@ -289,3 +289,28 @@ def test_a_failing_check_is_not_repeated_within_the_interval_and_no_secret_is_to
     said += h.check_output("ps -eo args")
     for secret in lab_secrets():
         assert secret not in said
+
+
+def test_wal_dropped_by_archive_push_queue_max_is_alerted():
+    """mon-bookworm with archive-push-queue-max (what pgbackrest_archive_push_queue_max sets) at 16MB and the
+    repository unreachable: pgBackRest reports WAL it never stored as archived; the monitor says so. Last,
+    because the archive then has a gap (point-in-time recovery is broken until the next backup)."""
+    bookworm, minio = host("mon-bookworm"), host("mon-minio")
+    conf = "/etc/pgbackrest/pgbackrest.conf"
+    assert "archive-push-queue-max" not in bookworm.file(conf).content_string  # off by default
+    bookworm.check_output("cp -p %s %s.lab-saved", conf, conf)
+    bookworm.check_output("sed -i 's/^\\[global\\]$/[global]\\narchive-push-queue-max=16MB/' %s", conf)
+    minio.check_output("systemctl stop minio")
+    started = now("mon-bookworm")
+    try:
+        for dummy in range(4):
+            write_wal("mon-bookworm")
+        alert = wait_alert("mon-bookworm", "failing", "wal_dropped:archive", started, 240)
+        record("WAL dropped (archive-push-queue-max)", "mon-bookworm", alert[0] - started)
+        assert "pgBackRest dropped WAL" in alert[3], alert
+        assert metric("mon-bookworm", "pgops_backup_wal_dropped_total") >= 1
+        log = bookworm.check_output("cat /var/log/pgbackrest/main-archive-push.log")
+        assert re.search(r"dropped WAL file '[0-9A-F]{24}' because archive queue exceeded", log), log[-2000:]
+    finally:
+        bookworm.check_output("mv %s.lab-saved %s", conf, conf)
+        minio.check_output("systemctl start minio")
