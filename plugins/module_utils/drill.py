@@ -16,9 +16,9 @@ __metaclass__ = type
 import json
 import os
 import socket
-import tempfile
 import time
 
+from ansible_collections.pgops.backup.plugins.module_utils.files import write_atomically
 from ansible_collections.pgops.backup.plugins.module_utils.policy import (
     PolicyError, minimal_policy, parse_cron, parse_duration)
 from ansible_collections.pgops.backup.plugins.module_utils.restore import (
@@ -128,30 +128,14 @@ def run_drill(config, host, clock=time.time, hostname=None):
     return result
 
 
-def _write_atomically(path, data):
-    directory = os.path.dirname(path)
-    handle, temporary = tempfile.mkstemp(prefix=".tmp-", dir=directory)
-    try:
-        with os.fdopen(handle, "w") as stream:
-            stream.write(data)
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.chmod(temporary, 0o644)
-        os.rename(temporary, path)
-    except Exception:
-        if os.path.exists(temporary):
-            os.unlink(temporary)
-        raise
-
-
 def write_result(result_dir, result, keep):
     """drill-<label>.json and latest.json, each replaced atomically; only the newest ``keep`` results stay.
     Returns the path of this run's result."""
     data = json.dumps(result, indent=2, sort_keys=True) + "\n"
     stamp = time.strptime(result["started"], "%Y-%m-%dT%H:%M:%SZ")
     path = os.path.join(result_dir, "drill-%s.json" % time.strftime("%Y%m%dT%H%M%SZ", stamp))
-    _write_atomically(path, data)
-    _write_atomically(os.path.join(result_dir, LATEST), data)
+    write_atomically(path, data)
+    write_atomically(os.path.join(result_dir, LATEST), data)
     history = sorted(name for name in os.listdir(result_dir) if name.startswith("drill-") and name.endswith(".json"))
     for name in history[:-keep]:
         os.unlink(os.path.join(result_dir, name))

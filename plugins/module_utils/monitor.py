@@ -20,10 +20,10 @@ import shlex
 import shutil
 import subprocess
 import sys
-import tempfile
 import time
 
 from ansible_collections.pgops.backup.plugins.module_utils import health
+from ansible_collections.pgops.backup.plugins.module_utils.files import write_atomically
 from ansible_collections.pgops.backup.plugins.module_utils.policy import PolicyError
 from ansible_collections.pgops.backup.plugins.module_utils.runner import error_line, redact
 from ansible_collections.pgops.backup.plugins.module_utils.tools.base import ToolError
@@ -44,23 +44,6 @@ _SECRET_WORDS = ("key", "pass", "secret", "token")
 def say_out(text, stream=None):
     """A line for the journal (stdout), or for stderr."""
     (stream or sys.stdout).write(text + "\n")
-
-
-def write_atomically(path, text, mode=0o644):
-    """Write a file whole or not at all: a reader (node_exporter, a person) never sees half of it."""
-    directory = os.path.dirname(path) or "."
-    handle, temporary = tempfile.mkstemp(prefix=".%s." % os.path.basename(path), dir=directory)
-    try:
-        with os.fdopen(handle, "w") as out:
-            out.write(text)
-            out.flush()
-            os.fsync(out.fileno())
-        os.chmod(temporary, mode)
-        os.rename(temporary, path)
-    except Exception:
-        if os.path.exists(temporary):
-            os.unlink(temporary)
-        raise
 
 
 def secret_values(paths):
