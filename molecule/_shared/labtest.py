@@ -111,7 +111,7 @@ def assert_check_mode_changes_nothing(name, watched_file):
 
 def assert_fails_first(playbook, limit, extra, expected, host_state):
     """The playbook with bad extra variables fails, its output holds ``expected`` (the variable's name), no task
-    changed anything, and host_state() is the same after."""
+    changed anything, and host_state() is the same after. Returns the playbook's output."""
     before = host_state()
     result = ansible_playbook(playbook, "--limit", limit, "-e", json.dumps(extra))
     output = result.stdout + result.stderr
@@ -119,3 +119,4 @@ def assert_fails_first(playbook, limit, extra, expected, host_state):
     assert expected in output, output
     assert "changed=0" in output, output
     assert host_state() == before
+    return output

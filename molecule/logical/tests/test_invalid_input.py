@@ -1,9 +1,7 @@
 """Bad settings fail before any change, naming the variable (every other case: tests/unit test_dumps.py)."""
-import json
-
 import pytest
 
-from labtest import ansible_playbook, host
+from labtest import assert_fails_first, host
 
 NAME = "logical-bookworm"
 CASES = {
@@ -21,11 +19,5 @@ def host_state():
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_invalid_settings_fail_first_and_name_the_variable(case):
     extra, variable = CASES[case]
-    before = host_state()
-    result = ansible_playbook("converge.yml", "--limit", NAME, "-e", json.dumps(extra))
-    output = result.stdout + result.stderr
-    assert result.returncode != 0, output
-    assert variable in output, output
-    assert "changed=0" in output, output
+    output = assert_fails_first("converge.yml", NAME, extra, variable, host_state)
     assert "SKEXAMPLE" not in output
-    assert host_state() == before

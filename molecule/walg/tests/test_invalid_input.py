@@ -3,7 +3,7 @@ import json
 
 import pytest
 
-from labtest import ansible_playbook, host
+from labtest import ansible_playbook, assert_fails_first, host
 
 HOST = "walg-bookworm"
 S3 = {"name": "offsite", "type": "s3", "endpoint": "minio:9000", "uri_style": "path",
@@ -28,13 +28,7 @@ def host_state():
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_invalid_input_fails_first_and_names_the_variable(case):
     extra, variable = CASES[case]
-    before = host_state()
-    result = ansible_playbook("apply_roles.yml", "--limit", HOST, "-e", json.dumps(extra))
-    output = result.stdout + result.stderr
-    assert result.returncode != 0, output
-    assert variable in output, output
-    assert "changed=0" in output, output
-    assert host_state() == before
+    assert_fails_first("apply_roles.yml", HOST, extra, variable, host_state)
 
 
 def test_checksum_mismatch_installs_nothing():
