@@ -12,7 +12,7 @@ test:  ## every check: sanity, lint, unit tests, every Molecule scenario; ends w
 unit:  ## unit tests only
 	bash tests/run.sh unit
 
-lint:  ## ansible-lint (production profile) and ansible-test sanity
+lint:  ## ansible-lint (production profile) and ansible-test sanity on ansible-core 2.19 and 2.21
 	bash tests/run.sh lint sanity
 
 molecule:  ## one scenario: make molecule SCENARIO=pgbackrest

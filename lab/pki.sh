@@ -6,7 +6,7 @@ source "$(dirname "$0")/lib.sh"
 
 PKI="$PGOPS_CACHE/pki"
 mkdir -p "$PKI" && chmod 700 "$PKI"
-cd "$PKI"
+cd "$PKI" || exit 1
 umask 077
 
 if [ ! -s ca.crt ]; then

@@ -2,7 +2,8 @@
 # Runs every check of the collection and ends with one line "N passed, N failed".
 #   tests/run.sh                 every step
 #   tests/run.sh unit molecule:pgbackrest   only these steps
-# Steps: sanity, lint, unit, molecule:<scenario> for every scenario under molecule/ (but demo), demo.
+# Steps: sanity (both sanity-<core> below), lint, unit, molecule:<scenario> for every scenario under
+# molecule/ (but demo), demo.
 # The container steps run PGOPS_TEST_JOBS (default 2) at a time, each logging to .cache/test-logs/.
 set -uo pipefail
 REPO=$(cd "$(dirname "$0")/.." && pwd)
@@ -10,7 +11,9 @@ cd "$REPO"
 source lab/lib.sh
 set +e
 
-SANITY_VENV=$REPO/.cache/venv-sanity
+# The ansible-core releases sanity must pass on, as core:python (each on a Python it supports): the
+# oldest that requirements.txt allows, and the newest.
+SANITY_RELEASES=(2.19:3.11 2.21:3.13)
 
 scenarios() {
   for f in molecule/*/molecule.yml; do
@@ -19,24 +22,41 @@ scenarios() {
   done
 }
 
-step_sanity() {
+# A Python of this version: on PATH, else pyenv's (whose shims exist for versions it does not enable)
+python_of() {
+  local p
+  for p in "$(command -v "python$1")" "$(pyenv root 2>/dev/null)"/versions/"$1".*/bin/python; do
+    [ -x "$p" ] && "$p" -c '' 2>/dev/null && { echo "$p"; return 0; }
+  done
+  log "no Python $1 found (on PATH or under pyenv)"; return 1
+}
+
+step_sanity() {  # ansible-core minor version, e.g. 2.21
   # ansible-test wants the collection under ansible_collections/<ns>/<name> and its own venv: its pinned
   # linters must not replace what molecule and ansible-lint run on.
   # outside the repo: inside it, ansible-test would ask the repo's git, which ignores .cache/
-  local core version root="$PGOPS_CACHE/sanity/ansible_collections/pgops/backup"
-  [ -x "$SANITY_VENV/bin/ansible-test" ] || {
-    python3 -m venv "$SANITY_VENV" && "$SANITY_VENV/bin/pip" install -q "$(grep '^ansible-core' requirements.txt)"
+  local core=$1 py="" release version next venv=$REPO/.cache/venv-sanity-$1
+  local root="$PGOPS_CACHE/sanity-$core/ansible_collections/pgops/backup"
+  for release in "${SANITY_RELEASES[@]}"; do [ "${release%:*}" = "$core" ] && py=${release#*:}; done
+  [ -n "$py" ] || { log "ansible-core $core is not in SANITY_RELEASES"; return 1; }
+  next="${core%.*}.$(( ${core#*.} + 1 ))"
+  # without it, ansible-test skips its shellcheck test and still passes
+  command -v shellcheck >/dev/null || apt_install shellcheck || return 1
+  [ -x "$venv/bin/ansible-test" ] || {
+    rm -rf "$venv" && "$(python_of "$py")" -m venv "$venv" && \
+      "$venv/bin/pip" install -q "ansible-core>=$core,<$next"
   } || return 1
-  core=$("$SANITY_VENV/bin/python" -c 'import ansible.release as r; print(r.__version__)')
+  version=$("$venv/bin/python" -c 'import ansible.release as r; print(r.__version__)')
+  # ansible-test bootstraps pip with get-pip for its pinned pip (24.2 in 2.19, 25.2 in 2.21), which
+  # these machines cannot download
   mkdir -p ~/.ansible/test/cache
-  for version in 24_2 25_2; do cp "$REPO/../shared/offline/get_pip.py" ~/.ansible/test/cache/get_pip_$version.py; done
+  for pip in 24_2 25_2; do cp "$REPO/../shared/offline/get_pip.py" ~/.ansible/test/cache/get_pip_$pip.py; done
   rm -rf "$root" && mkdir -p "$root"
   git ls-files -z --cached --others --exclude-standard | rsync -a --from0 --files-from=- ./ "$root/"
   # ansible-test lists its targets with git: give the copy an index of exactly these files
   (cd "$root" && git init -q && git add -A) || return 1
-  log "ansible-test sanity with ansible-core $core"
-  (cd "$root" && "$SANITY_VENV/bin/ansible-test" sanity --local --requirements \
-      --python "$(python3 -c 'import sys; print("%d.%d" % sys.version_info[:2])')")
+  log "ansible-test sanity with ansible-core $version on Python $py"
+  (cd "$root" && "$venv/bin/ansible-test" sanity --local --requirements --python "$py")
 }
 
 step_lint() { ansible-lint --profile production --offline; }
@@ -55,8 +75,14 @@ step_demo() {
 
 if [ "${1:-}" = "--lab-only" ]; then ensure_lab; exit $?; fi
 
-steps=("$@")
-[ ${#steps[@]} -gt 0 ] || steps=(sanity lint unit $(scenarios) demo)
+asked=("$@")
+[ ${#asked[@]} -gt 0 ] || { mapfile -t found < <(scenarios); asked=(sanity lint unit "${found[@]}" demo); }
+steps=()  # "sanity" is one step per release, each reported on its own
+for s in "${asked[@]}"; do
+  if [ "$s" = sanity ]; then
+    for release in "${SANITY_RELEASES[@]}"; do steps+=("sanity-${release%:*}"); done
+  else steps+=("$s"); fi
+done
 started=$(date +%s)
 ensure_ready || die "could not install the Python dependencies"
 for s in "${steps[@]}"; do
@@ -72,7 +98,8 @@ record() {  # step, exit status, seconds
 run_step() {
   case "$1" in
     molecule:*) step_molecule "${1#molecule:}" ;;
-    sanity|lint|unit|demo) "step_$1" ;;
+    sanity-*) step_sanity "${1#sanity-}" ;;
+    lint|unit|demo) "step_$1" ;;
     *) log "unknown step $1"; false ;;
   esac
 }
