@@ -12,7 +12,8 @@ COUNT=${1:-10000}
 MEASURE=$(cat <<'PY'
 import json, resource, sys, time
 sys.path.insert(0, "/usr/local/lib/pgops-backup")
-from ansible_collections.pgops.backup.plugins.module_utils import monitor
+from ansible_collections.pgops.backup.plugins.module_utils.monitoring import monitor
+from pgops_backup_host import LocalHost
 state_path = "/var/lib/pgops-backup/monitor/state.json"
 for label, fresh in (("fresh listing", True), ("cached listing", False)):
     if fresh:
@@ -23,7 +24,7 @@ for label, fresh in (("fresh listing", True), ("cached listing", False)):
         with open(state_path, "w") as f:
             json.dump(state, f)
     started = time.time()
-    rc = monitor.main(["/etc/pgops-backup/monitor.json"])
+    rc = monitor.main(["/etc/pgops-backup/monitor.json"], LocalHost())
     print("  %-15s %6.2f s  exit %d  check's peak RSS %5.1f MB  tools' peak RSS %5.1f MB" % (
         label, time.time() - started, rc, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0,
         resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024.0))

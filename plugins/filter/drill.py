@@ -7,17 +7,12 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-try:
-    from shlex import quote
-except ImportError:  # pragma: no cover
-    from pipes import quote
-
 from ansible.errors import AnsibleFilterError
 
-from ansible_collections.pgops.backup.plugins.module_utils.drill import normalize_drill
-from ansible_collections.pgops.backup.plugins.module_utils.policy import PolicyError
+from ansible_collections.pgops.backup.plugins.module_utils.core.errors import PolicyError
+from ansible_collections.pgops.backup.plugins.module_utils.restore.drill import normalize_drill
+from ansible_collections.pgops.backup.plugins.plugin_utils.jobs import wrapped_job
 
-JOB_WRAPPER = "/usr/local/bin/pgops-backup-job"
 DRILL_SCRIPT = "/usr/local/bin/pgops-restore-drill"
 
 
@@ -35,13 +30,8 @@ def restore_drill_jobs(config, config_file):
     """The drill's cron job (family drill), or none when it is not scheduled."""
     if config["cron"] is None:
         return []
-    name = "drill-%s" % config["stanza"]
-    job = dict(config["cron"])
-    job.update({
-        "name": "pgops.backup drill:%s" % config["stanza"],
-        "job": " ".join(quote(a) for a in [JOB_WRAPPER, name, "--", DRILL_SCRIPT, "--config", config_file]),
-    })
-    return [job]
+    return [wrapped_job("drill:%s" % config["stanza"], "drill-%s" % config["stanza"],
+                        [DRILL_SCRIPT, "--config", config_file], config["cron"])]
 
 
 class FilterModule(object):

@@ -7,17 +7,12 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-try:
-    from shlex import quote
-except ImportError:  # pragma: no cover
-    from pipes import quote
-
 from ansible.errors import AnsibleFilterError
 
-from ansible_collections.pgops.backup.plugins.filter.policy import JOB_WRAPPER
-from ansible_collections.pgops.backup.plugins.module_utils.dumps import normalize_settings
-from ansible_collections.pgops.backup.plugins.module_utils.policy import PolicyError, parse_cron
-from ansible_collections.pgops.backup.plugins.module_utils.tools import drivers
+from ansible_collections.pgops.backup.plugins.module_utils.core.errors import PolicyError
+from ansible_collections.pgops.backup.plugins.module_utils.drivers import registry
+from ansible_collections.pgops.backup.plugins.module_utils.dumps.settings import normalize_settings
+from ansible_collections.pgops.backup.plugins.plugin_utils.jobs import cron_job
 
 
 def dumps_settings(variables, cluster):
@@ -33,18 +28,11 @@ def dumps_settings(variables, cluster):
 def dumps_jobs(kind, schedule, cluster_name):
     """The kind's one cron job (ansible.builtin.cron arguments), named 'pgops.backup KIND:CLUSTER'; [] when off."""
     try:
-        fields = parse_cron(schedule, "pg_backup_%s_schedule" % kind)
+        job = cron_job("%s:%s" % (kind, cluster_name), "%s-%s" % (kind, cluster_name), schedule,
+                       registry.driver_for({"tool": kind}).backup_argv(None, "full"), "pg_backup_%s_schedule" % kind)
     except PolicyError as exc:
         raise AnsibleFilterError("pgops.backup dumps: %s" % exc)
-    if fields is None:
-        return []
-    argv = drivers.driver_for({"tool": kind}).backup_argv(None, "full")
-    log_name = "%s-%s" % (kind, cluster_name)
-    job = dict(fields)
-    job.update({"name": "pgops.backup %s:%s" % (kind, cluster_name),
-                "job": " ".join(quote(a) for a in [JOB_WRAPPER, log_name, "--"] + argv),
-                "log": "/var/log/pgops-backup/%s.log" % log_name})
-    return [job]
+    return [job] if job else []
 
 
 class FilterModule(object):

@@ -9,8 +9,9 @@ __metaclass__ = type
 
 from ansible.errors import AnsibleFilterError
 
-from ansible_collections.pgops.backup.plugins.module_utils.health import allowed_age, monitor_settings
-from ansible_collections.pgops.backup.plugins.module_utils.policy import PolicyError
+from ansible_collections.pgops.backup.plugins.module_utils.core.errors import PolicyError
+from ansible_collections.pgops.backup.plugins.module_utils.monitoring.checks import allowed_age
+from ansible_collections.pgops.backup.plugins.module_utils.monitoring.settings import monitor_settings
 
 # role variable (without monitoring_) -> the monitor's setting
 SETTINGS = ("interval", "alert_repeat", "tool_check_interval", "inventory_interval", "backup_margin",

@@ -7,21 +7,13 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-try:
-    from shlex import quote
-except ImportError:  # pragma: no cover
-    from pipes import quote
-
 from ansible.errors import AnsibleFilterError
 
+from ansible_collections.pgops.backup.plugins.module_utils.core.errors import PolicyError, ToolError
+from ansible_collections.pgops.backup.plugins.module_utils.drivers import pgbackrest, registry, walg
 from ansible_collections.pgops.backup.plugins.module_utils.policy import (
-    PolicyError, normalize_policy, parse_cron, repositories_needing_passphrase, with_passphrases)
-from ansible_collections.pgops.backup.plugins.module_utils.tools import drivers
-from ansible_collections.pgops.backup.plugins.module_utils.tools import pgbackrest
-from ansible_collections.pgops.backup.plugins.module_utils.tools import walg
-from ansible_collections.pgops.backup.plugins.module_utils.tools.base import ToolError
-
-JOB_WRAPPER = "/usr/local/bin/pgops-backup-job"
+    normalize_policy, repositories_needing_passphrase, with_passphrases)
+from ansible_collections.pgops.backup.plugins.plugin_utils.jobs import cron_job
 
 
 def _raise(exc):
@@ -51,7 +43,7 @@ def policy_with_passphrases(policy, passphrases):
 
 def archive_settings(policy):
     """The postgresql.conf settings for archiving with the policy's tool."""
-    tool = drivers.driver_for(policy)
+    tool = registry.driver_for(policy)
     return {
         "wal_level": policy["wal_level"],
         "archive_mode": "on",
@@ -64,7 +56,7 @@ def archive_settings(policy):
 def pgbackrest_config(policy, host_role, pg, process_max, repository_host=None, pg_host=None,
                       archive_push_queue_max=None):
     try:
-        return drivers.driver_for(policy).config_sections(
+        return registry.driver_for(policy).config_sections(
             host_role, pg, process_max, repository_host=repository_host, pg_host=pg_host,
             archive_push_queue_max=archive_push_queue_max)
     except (ToolError, ValueError) as exc:
@@ -84,26 +76,24 @@ def backup_jobs(policy, cluster=None):
 
     cluster: pg_cluster_info's cluster; wal-g's backup commands name its data directory.
     """
-    tool = drivers.driver_for(policy, cluster)
+    tool = registry.driver_for(policy, cluster)
     jobs = []
     for repo in policy["repositories"]:
         for kind, when in sorted(repo["schedule"].items()):
-            fields = parse_cron(when, "%s.schedule.%s" % (repo["name"], kind))
-            if fields is None:
+            if not when:
                 continue
             try:
                 argv = tool.expire_argv(repo) if kind == "expire" else tool.backup_argv(repo, kind)
+                name = "%s-%s-%s" % (policy["stanza"], repo["name"], kind)
+                jobs.append(cron_job(name, name, when, argv, "%s.schedule.%s" % (repo["name"], kind)))
             except (ToolError, ValueError) as exc:
                 _raise(exc)
-            name = "%s-%s-%s" % (policy["stanza"], repo["name"], kind)
-            job = dict(fields)
-            job.update({
-                "name": "pgops.backup %s" % name,
-                "job": " ".join(quote(a) for a in [JOB_WRAPPER, name, "--"] + argv),
-                "log": "/var/log/pgops-backup/%s.log" % name,
-            })
-            jobs.append(job)
     return jobs
+
+
+def tool_check_argv(policy):
+    """The tool's own check, as its driver builds it (pgbackrest check, wal-g wal-verify)."""
+    return registry.driver_for(policy).check_argv()
 
 
 def walg_config(policy, cluster, cores, delta_max_steps=0, libsodium_key=None, brotli_available=False):
@@ -111,7 +101,7 @@ def walg_config(policy, cluster, cores, delta_max_steps=0, libsodium_key=None, b
     if policy["tool"] != "walg":
         _raise("walg_config is for pg_backup_tool walg, not %s" % policy["tool"])
     try:
-        return drivers.driver_for(policy, cluster).config(
+        return registry.driver_for(policy, cluster).config(
             policy["repositories"][0], cores, delta_max_steps=delta_max_steps, libsodium_key=libsodium_key,
             brotli_available=brotli_available)
     except (ToolError, ValueError) as exc:
@@ -142,6 +132,7 @@ class FilterModule(object):
             "pgbackrest_config": pgbackrest_config,
             "pgbackrest_queue_max": pgbackrest_queue_max,
             "backup_jobs": backup_jobs,
+            "tool_check_argv": tool_check_argv,
             "walg_config": walg_config,
             "walg_backup_support": walg_backup_support,
             "walg_version": walg_version,

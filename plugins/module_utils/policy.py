@@ -14,6 +14,10 @@ __metaclass__ = type
 
 import re
 
+from ansible_collections.pgops.backup.plugins.module_utils.core.checks import NAME_RE, parse_duration
+from ansible_collections.pgops.backup.plugins.module_utils.core.cron import parse_cron
+from ansible_collections.pgops.backup.plugins.module_utils.core.errors import PolicyError
+
 TOOLS = ("pgbackrest", "walg")
 REPOSITORY_TYPES = ("posix", "s3")
 WAL_LEVELS = ("replica", "logical")
@@ -27,87 +31,6 @@ DEFAULT_SCHEDULE = {"full": "30 1 * * 0", "diff": "30 1 * * 1-6", "incr": "", "e
 DEFAULT_POSIX_PATH = "/var/lib/pgbackrest"
 # archive_timeout below a minute fills the archive with mostly empty 16 MB segments.
 MIN_RPO_SECONDS = 60
-
-_DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
-_DURATION_RE = re.compile(r"^(?:(\d+)([smhdw]))+$")
-_DURATION_PART_RE = re.compile(r"(\d+)([smhdw])")
-_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
-_CRON_FIELDS = (
-    ("minute", 0, 59, None),
-    ("hour", 0, 23, None),
-    ("day", 1, 31, None),
-    ("month", 1, 12, ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")),
-    ("weekday", 0, 7, ("sun", "mon", "tue", "wed", "thu", "fri", "sat")),
-)
-_CRON_SPECIAL = ("@hourly", "@daily", "@weekly", "@monthly", "@yearly", "@annually")
-
-
-class PolicyError(ValueError):
-    """A policy variable is wrong; ``variable`` names it the way the user wrote it."""
-
-    def __init__(self, variable, message):
-        self.variable = variable
-        super(PolicyError, self).__init__("%s: %s" % (variable, message))
-
-
-def parse_duration(value, variable):
-    """Seconds in ``value``: a positive integer of seconds, or '90s', '5m', '1h30m', '7d', '2w'."""
-    if isinstance(value, bool):
-        raise PolicyError(variable, "expected a duration such as 5m, 1h or 7d, got %r" % (value,))
-    if isinstance(value, int):
-        seconds = value
-    else:
-        text = str(value).strip().lower()
-        if text.isdigit():
-            seconds = int(text)
-        elif _DURATION_RE.match(text):
-            seconds = sum(int(n) * _DURATION_UNITS[u] for n, u in _DURATION_PART_RE.findall(text))
-        else:
-            raise PolicyError(variable, "expected a duration such as 5m, 1h or 7d, got %r" % (value,))
-    if seconds <= 0:
-        raise PolicyError(variable, "a duration must be longer than zero, got %r" % (value,))
-    return seconds
-
-
-def _cron_value(token, low, high, names, variable, expr):
-    if names and token.lower() in names:
-        return names.index(token.lower()) + (1 if low == 1 else 0)
-    if not token.isdigit() or not low <= int(token) <= high:
-        raise PolicyError(variable, "%r in %r is not between %d and %d" % (token, expr, low, high))
-    return int(token)
-
-
-def parse_cron(expr, variable):
-    """Split a five-field cron expression (or @daily and friends) into ansible.builtin.cron's fields.
-
-    An empty string or None means the job is off and returns None.
-    """
-    if expr is None or str(expr).strip() == "":
-        return None
-    text = str(expr).strip()
-    if text.startswith("@"):
-        if text not in _CRON_SPECIAL:
-            raise PolicyError(variable, "unknown schedule %r; use five cron fields or one of %s"
-                              % (text, ", ".join(_CRON_SPECIAL)))
-        return {"special_time": text[1:].replace("yearly", "annually")}
-    fields = text.split()
-    if len(fields) != 5:
-        raise PolicyError(variable, "%r is not a cron schedule: expected 5 fields "
-                          "(minute hour day month weekday), got %d" % (text, len(fields)))
-    result = {}
-    for field, (name, low, high, names) in zip(fields, _CRON_FIELDS):
-        for item in field.split(","):
-            body, slash, step = item.partition("/")
-            if slash and (not step.isdigit() or int(step) == 0):
-                raise PolicyError(variable, "step %r in %r must be a positive number" % (step, text))
-            if body == "*":
-                continue
-            first, dash, last = body.partition("-")
-            start = _cron_value(first, low, high, names, variable, text)
-            if dash and _cron_value(last, low, high, names, variable, text) < start:
-                raise PolicyError(variable, "range %r in %r runs backwards" % (body, text))
-        result[name] = field
-    return result
 
 
 def parse_endpoint(endpoint, variable):
@@ -181,7 +104,7 @@ def _normalize_repository(raw, index, tool, global_schedule):
         raise PolicyError(variable + ".type", "unknown repository type %r; use one of %s"
                           % (repo_type, ", ".join(REPOSITORY_TYPES)))
     name = str(raw.get("name") or "repo%d" % (index + 1))
-    if not _NAME_RE.match(name):
+    if not NAME_RE.match(name):
         raise PolicyError(variable + ".name", "%r may hold letters, digits, '.', '_' and '-' only" % name)
     repo = {
         "index": index + 1,
@@ -235,7 +158,7 @@ def normalize_policy(tool="pgbackrest", stanza="main", rpo="5m", wal_level="repl
     """Validate the user's policy and return it with every default filled in."""
     if tool not in TOOLS:
         raise PolicyError("pg_backup_tool", "unknown tool %r; use one of %s" % (tool, ", ".join(TOOLS)))
-    if not _NAME_RE.match(str(stanza or "")):
+    if not NAME_RE.match(str(stanza or "")):
         raise PolicyError("pg_backup_stanza", "%r may hold letters, digits, '.', '_' and '-' only" % (stanza,))
     rpo_seconds = parse_duration(rpo, "pg_backup_rpo")
     if rpo_seconds < MIN_RPO_SECONDS:
@@ -319,7 +242,7 @@ def minimal_policy(tool, stanza="main"):
     """
     if tool not in TOOLS:
         raise PolicyError("tool", "unknown tool %r; use one of %s" % (tool, ", ".join(TOOLS)))
-    if not _NAME_RE.match(str(stanza or "")):
+    if not NAME_RE.match(str(stanza or "")):
         raise PolicyError("stanza", "%r may hold letters, digits, '.', '_' and '-' only" % (stanza,))
     repositories = [{"index": 1, "name": "walg"}] if tool == "walg" else []
     return {"tool": tool, "stanza": str(stanza), "compression": None, "repositories": repositories}

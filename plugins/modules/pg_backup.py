@@ -119,11 +119,11 @@ import time
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.pgops.backup.plugins.module_utils.backup_module import (
+from ansible_collections.pgops.backup.plugins.module_utils.core.checks import parse_duration
+from ansible_collections.pgops.backup.plugins.module_utils.core.errors import PolicyError, ToolError
+from ansible_collections.pgops.backup.plugins.module_utils.drivers.selection import fresh_backup, satisfying
+from ansible_collections.pgops.backup.plugins.module_utils.module_support import (
     cluster_argument_spec, local_cluster, tool_argument_spec, tool_for)
-from ansible_collections.pgops.backup.plugins.module_utils.decisions import fresh_backup, satisfying
-from ansible_collections.pgops.backup.plugins.module_utils.policy import PolicyError, parse_duration
-from ansible_collections.pgops.backup.plugins.module_utils.tools.base import ToolError
 
 
 def repository_backups(inventory, index):

@@ -121,14 +121,13 @@ import time
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.pgops.backup.plugins.module_utils.backup_module import (
+from ansible_collections.pgops.backup.plugins.module_utils.core.errors import ToolError
+from ansible_collections.pgops.backup.plugins.module_utils.core.postgres import archiver_row, connect, query
+from ansible_collections.pgops.backup.plugins.module_utils.module_support import (
     cluster_argument_spec, local_cluster, tool_argument_spec, tool_for)
-from ansible_collections.pgops.backup.plugins.module_utils.decisions import archiver_state
-from ansible_collections.pgops.backup.plugins.module_utils.health import check_archiving
-from ansible_collections.pgops.backup.plugins.module_utils.monitor import (
-    SETTINGS_SQL, missing_program, ready_files, settings_of)
-from ansible_collections.pgops.backup.plugins.module_utils.postgres import archiver_row, connect, query
-from ansible_collections.pgops.backup.plugins.module_utils.tools.base import ToolError
+from ansible_collections.pgops.backup.plugins.module_utils.monitoring.checks import check_archiving
+from ansible_collections.pgops.backup.plugins.module_utils.monitoring.observe import (
+    SETTINGS_SQL, archiver_state, missing_program, ready_files, settings_of)
 
 
 def main():

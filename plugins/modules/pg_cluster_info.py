@@ -73,7 +73,7 @@ clusters:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.pgops.backup.plugins.module_utils.postgres import (
+from ansible_collections.pgops.backup.plugins.module_utils.core.postgres import (
     PG_LSCLUSTERS, choose_cluster, parse_lsclusters)
 
 

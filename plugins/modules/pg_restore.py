@@ -156,13 +156,14 @@ import os
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.pgops.backup.plugins.module_utils.backup_module import (
-    apply_restore_plan, local_cluster, starting_backup, target_argument_spec, tool_argument_spec, tool_for)
-from ansible_collections.pgops.backup.plugins.module_utils.logical_restore import logical_argument_spec, restore_logical
-from ansible_collections.pgops.backup.plugins.module_utils.restore import (
-    check_reachable, clear_marker, data_directory_state, normalize_target, read_marker, restore_record,
-    same_restore, write_marker)
-from ansible_collections.pgops.backup.plugins.module_utils.tools.base import ToolError
+from ansible_collections.pgops.backup.plugins.module_utils.core.errors import ToolError
+from ansible_collections.pgops.backup.plugins.module_utils.core.targets import check_reachable, normalize_target
+from ansible_collections.pgops.backup.plugins.module_utils.module_support import (
+    local_cluster, target_argument_spec, tool_argument_spec, tool_for)
+from ansible_collections.pgops.backup.plugins.module_utils.restore.logical import logical_argument_spec, restore_logical
+from ansible_collections.pgops.backup.plugins.module_utils.restore.physical import (
+    apply_restore_plan, clear_marker, data_directory_state, read_marker, restore_record, same_restore,
+    starting_backup, write_marker)
 
 
 def main():

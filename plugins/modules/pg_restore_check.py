@@ -123,11 +123,11 @@ recovered:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.pgops.backup.plugins.module_utils.backup_module import (
+from ansible_collections.pgops.backup.plugins.module_utils.core.targets import check_reachable, normalize_target
+from ansible_collections.pgops.backup.plugins.module_utils.module_support import (
     target_argument_spec, tool_argument_spec, tool_for)
-from ansible_collections.pgops.backup.plugins.module_utils.restore import (
-    check_reachable, data_directory_state, free_port, normalize_target)
-from ansible_collections.pgops.backup.plugins.module_utils.restore_check import ScratchCluster, restore_and_check
+from ansible_collections.pgops.backup.plugins.module_utils.restore.physical import data_directory_state, free_port
+from ansible_collections.pgops.backup.plugins.module_utils.restore.scratch import ScratchCluster, restore_and_check
 
 
 def main():

@@ -66,9 +66,9 @@ msg:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.pgops.backup.plugins.module_utils.runner import CommandRunner
-from ansible_collections.pgops.backup.plugins.module_utils.tools.base import ToolError
-from ansible_collections.pgops.backup.plugins.module_utils.tools.pgbackrest import (
+from ansible_collections.pgops.backup.plugins.module_utils.core.errors import ToolError
+from ansible_collections.pgops.backup.plugins.module_utils.core.process import CommandRunner
+from ansible_collections.pgops.backup.plugins.module_utils.drivers.pgbackrest import (
     PgBackRest, parse_info, stanza_state)
 
 

@@ -57,6 +57,10 @@ if IMPORT_BASE in sys.path:
     sys.path.remove(IMPORT_BASE)
 sys.path.insert(0, IMPORT_BASE)
 _check_import()
+# the host entry point of the scheduled scripts (roles/_common/files/pgops_backup_host.py), importable as on hosts
+HOST_ENTRY_DIR = os.path.join(ROOT, "roles", "_common", "files")
+if HOST_ENTRY_DIR not in sys.path:
+    sys.path.insert(1, HOST_ENTRY_DIR)
 
 
 @pytest.fixture

@@ -103,7 +103,9 @@ def test_corrupted_backup_fails_the_drill_loudly_and_pgbackrest_verify_reports_i
     result = latest_result(name)
     assert result["passed"] is False and result["backup_label"] == label and result["error"]
     alerts = host(name).file("/var/tmp/lab-alerts.log").content_string.splitlines()
-    assert len(alerts) == alerts_before + 1 and " drill failing restore drill FAILED on " in alerts[-1], alerts
+    # the one alert contract (core/alerts.py): the monitor's message shape, naming the backup and the reason
+    assert len(alerts) == alerts_before + 1 and " drill failing FAILING restore_drill main on " in alerts[-1], alerts
+    assert "backup %s to latest: " % label in alerts[-1], alerts
     report = verify.stdout + verify.stderr
     print("pgbackrest verify (exit %d) with one byte of %s flipped:\n%s" % (verify.rc, target, report))
     # pgBackRest 2.45 and 2.55 exit 0 here: the report is the verdict

@@ -14,7 +14,8 @@ import pytest
 from ansible.errors import AnsibleFilterError
 
 from ansible_collections.pgops.backup.plugins.filter.drill import (
-    DRILL_SCRIPT, JOB_WRAPPER, FilterModule, restore_drill_config, restore_drill_jobs)
+    DRILL_SCRIPT, FilterModule, restore_drill_config, restore_drill_jobs)
+from ansible_collections.pgops.backup.plugins.plugin_utils.jobs import JOB_WRAPPER
 
 SETTINGS = {"tool": "walg", "stanza": "main", "schedule": "@monthly", "scratch_directory": "/var/tmp/drill"}
 

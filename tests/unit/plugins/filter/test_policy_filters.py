@@ -14,8 +14,9 @@ import pytest
 from ansible.errors import AnsibleFilterError
 
 from ansible_collections.pgops.backup.plugins.filter.policy import (
-    JOB_WRAPPER, FilterModule, archive_settings, backup_jobs, backup_policy, passphrases_needed, pgbackrest_config,
+    FilterModule, archive_settings, backup_jobs, backup_policy, passphrases_needed, pgbackrest_config,
     policy_with_passphrases, walg_backup_support, walg_config, walg_version)
+from ansible_collections.pgops.backup.plugins.plugin_utils.jobs import JOB_WRAPPER
 
 ACCESS_KEY = "AKIAEXAMPLEACCESS"
 SECRET_KEY = "s3cr3t/EXAMPLE+key"
@@ -75,7 +76,7 @@ def filter_error(function, *args, **kwargs):
 def test_filters_are_registered():
     assert sorted(FilterModule().filters()) == sorted([
         "backup_policy", "passphrases_needed", "policy_with_passphrases", "archive_settings", "pgbackrest_config",
-        "backup_jobs", "walg_config", "walg_backup_support", "walg_version", "pgbackrest_queue_max"])
+        "backup_jobs", "tool_check_argv", "walg_config", "walg_backup_support", "walg_version", "pgbackrest_queue_max"])
 
 
 class TestBackupPolicy:
@@ -185,7 +186,7 @@ class TestBackupJobs:
         assert JOB_WRAPPER == "/usr/local/bin/pgops-backup-job"
         assert shlex.split(job["job"]) == [JOB_WRAPPER, "main-offsite-full", "--", "pgbackrest", "--stanza=main",
                                            "--repo=2", "--type=full", "backup"]
-        assert job["log"] == "/var/log/pgops-backup/main-offsite-full.log"
+        assert "log" not in job  # the wrapper logs to pg_backup_job_log_dir/main-offsite-full.log
 
     def test_expire_job(self):
         assert shlex.split(self.by_name["pgops.backup main-dr-expire"]["job"])[3:] == [
@@ -224,7 +225,6 @@ class TestWalgBackupJobs:
         assert shlex.split(self.by_name["pgops.backup main-offsite-full"]["job"]) == [
             JOB_WRAPPER, "main-offsite-full", "--", "/usr/local/bin/wal-g", "backup-push", "--full",
             "/var/lib/postgresql/15/main"]
-        assert self.by_name["pgops.backup main-offsite-full"]["log"] == "/var/log/pgops-backup/main-offsite-full.log"
 
     def test_diff_and_incr_are_deltas(self):
         for kind in ("diff", "incr"):
@@ -313,3 +313,8 @@ class TestWalgVersion:
 
     def test_backup_support_bad_major(self):
         assert "major" in filter_error(walg_backup_support, "v2.0.1", "latest")
+
+
+def test_the_tools_own_check_is_built_by_its_driver():
+    from ansible_collections.pgops.backup.plugins.filter.policy import tool_check_argv
+    assert tool_check_argv(backup_policy(variables())) == ["pgbackrest", "--stanza=main", "check"]

@@ -9,9 +9,12 @@ __metaclass__ = type
 
 import pytest
 
+from ansible_collections.pgops.backup.plugins.module_utils.core.checks import parse_duration
+from ansible_collections.pgops.backup.plugins.module_utils.core.cron import parse_cron
+from ansible_collections.pgops.backup.plugins.module_utils.core.errors import PolicyError
 from ansible_collections.pgops.backup.plugins.module_utils.policy import (
-    DEFAULT_POSIX_PATH, PolicyError, archive_timeout_for, minimal_policy, normalize_policy, parse_cron,
-    parse_duration, parse_endpoint, repositories_needing_passphrase, with_passphrases)
+    DEFAULT_POSIX_PATH, archive_timeout_for, minimal_policy, normalize_policy, parse_endpoint,
+    repositories_needing_passphrase, with_passphrases)
 
 PASSPHRASE = "correct-horse-battery-staple-42"
 

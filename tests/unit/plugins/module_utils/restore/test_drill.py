@@ -1,0 +1,228 @@
+# -*- coding: utf-8 -*-
+# Copyright: contributors to pgops.backup
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import json
+import os
+
+import pytest
+
+from ansible_collections.pgops.backup.plugins.module_utils.core.errors import PolicyError
+from ansible_collections.pgops.backup.plugins.module_utils.restore import drill
+
+
+def settings(**overrides):
+    values = dict(tool="pgbackrest", stanza="main", schedule="30 4 1 * *")
+    values.update(overrides)
+    return values
+
+
+class FakeHost(object):
+    def __init__(self, rc=0):
+        self.no_log_values = set()
+        self.commands, self.out, self.err = [], [], []
+        self.rc = rc
+
+    def run_command(self, argv, environ_update=None, data=None, timeout=None):
+        self.commands.append({"argv": argv, "environ": environ_update, "data": data})
+        return self.rc, "", ""
+
+    def print_out(self, line):
+        self.out.append(line)
+
+    def print_error(self, line):
+        self.err.append(line)
+
+
+def config_for(tmp_path, **overrides):
+    config = drill.normalize_drill(**settings(scratch_directory=str(tmp_path / "scratch"),
+                                              result_dir=str(tmp_path / "results")))
+    os.makedirs(config["result_dir"])
+    config.update(overrides)
+    return config
+
+
+class TestNormalizeDrill(object):
+    def test_defaults(self):
+        config = drill.normalize_drill(**settings(scratch_directory="/var/tmp/drill"))
+        assert config["target"] == "latest" and config["keep"] == 12 and config["timeout"] == 3600
+        assert config["cron"] == {"minute": "30", "hour": "4", "day": "1", "month": "*", "weekday": "*"}
+        assert config["result_dir"] == "/var/lib/pgops-backup/drills"
+
+    def test_empty_schedule_means_not_scheduled(self):
+        assert drill.normalize_drill(**settings(schedule="", scratch_directory="/var/tmp/d"))["cron"] is None
+
+    @pytest.mark.parametrize("overrides, variable", [
+        ({"schedule": "every month"}, "pg_backup_drill_schedule"),
+        ({"target": "time"}, "pg_backup_drill_target"),
+        ({"keep": 0}, "pg_backup_drill_keep"),
+        ({"keep": "many"}, "pg_backup_drill_keep"),
+        ({"repository": 0}, "pg_backup_drill_repository"),
+        ({"repository": True}, "pg_backup_drill_repository"),
+        ({"timeout": "soon"}, "pg_backup_drill_timeout"),
+        ({"alert_command": ["curl"]}, "pg_backup_drill_alert_command"),
+        ({"row_counts": [{"database": "shop"}]}, "pg_backup_drill_row_counts[0]"),
+        ({"row_counts": [{"database": "shop", "table": "orders; DROP TABLE x"}]}, "pg_backup_drill_row_counts[0]"),
+        ({"row_counts": [{"database": "shop", "table": "orders", "min": "some"}]}, "pg_backup_drill_row_counts[0]"),
+        ({"sql": [{"database": "shop", "query": "SELECT 1"}]}, "pg_backup_drill_sql[0]"),
+        ({"scratch_directory": "tmp/drill"}, "pg_backup_drill_scratch_directory"),
+        ({"result_dir": "/"}, "pg_backup_drill_result_dir"),
+    ])
+    def test_bad_settings_name_the_variable(self, overrides, variable):
+        values = settings(scratch_directory="/var/tmp/drill")
+        values.update(overrides)
+        with pytest.raises(PolicyError) as error:
+            drill.normalize_drill(**values)
+        assert error.value.variable == variable
+        assert str(error.value).startswith(variable + ": ")
+
+    def test_unknown_tool_is_refused(self):
+        with pytest.raises(PolicyError):
+            drill.normalize_drill(**settings(tool="barman", scratch_directory="/var/tmp/drill"))
+
+
+class TestRunDrill(object):
+    def test_passing_drill(self, tmp_path, monkeypatch):
+        seen = {}
+
+        def fake_restore_and_check(tool, run, scratch, target, options, clock):
+            seen.update(tool=tool.name, target=target, backup=options["backup"], scratch=scratch.directory)
+            return {"passed": True, "backup": "20261126-010203F", "rto_seconds": 12.5,
+                    "checks": [{"name": "amcheck shop", "passed": True}], "recovered": {"timeline_id": 2}}
+
+        monkeypatch.setattr(drill, "restore_and_check", fake_restore_and_check)
+        monkeypatch.setattr(drill, "free_port", lambda **kwargs: 5499)
+        times = iter([1764144000.0, 1764144012.5])
+        result = drill.run_drill(config_for(tmp_path), FakeHost(), clock=lambda: next(times), hostname="backup1")
+        assert seen == {"tool": "pgbackrest", "target": {"type": "latest", "value": None}, "backup": None,
+                        "scratch": str(tmp_path / "scratch")}
+        assert result == {
+            "version": 1, "passed": True, "started": "2025-11-26T08:00:00Z", "finished": "2025-11-26T08:00:12Z",
+            "host": "backup1", "tool": "pgbackrest", "stanza": "main", "backup_label": "20261126-010203F",
+            "target": "latest", "rto_seconds": 12.5, "checks": [{"name": "amcheck shop", "passed": True}],
+            "error": None, "recovered": {"timeline_id": 2}}
+
+    def test_failing_check_is_the_error(self, tmp_path, monkeypatch):
+        monkeypatch.setattr(drill, "restore_and_check", lambda *a, **k: {
+            "passed": False, "backup": "b1", "msg": "checks failed: rows shop.orders", "rto_seconds": 3.0,
+            "checks": [{"name": "rows shop.orders", "passed": False, "detail": "3 rows (equals 20000, min None)"}]})
+        monkeypatch.setattr(drill, "free_port", lambda **kwargs: 5499)
+        result = drill.run_drill(config_for(tmp_path), FakeHost(), hostname="h")
+        assert result["passed"] is False and result["error"] == "checks failed: rows shop.orders"
+
+    def test_foreign_scratch_directory_fails_without_touching_it(self, tmp_path, monkeypatch):
+        monkeypatch.setattr(drill, "free_port", lambda **kwargs: 5499)
+        scratch = tmp_path / "scratch"
+        scratch.mkdir()
+        (scratch / "precious").write_text(u"keep me")
+        result = drill.run_drill(config_for(tmp_path), FakeHost(), hostname="h")
+        assert result["passed"] is False and "was not made by pg_restore_check" in result["error"]
+        assert (scratch / "precious").read_text() == u"keep me"
+
+    def test_unexpected_exception_is_recorded(self, tmp_path, monkeypatch):
+        def broken(**kwargs):
+            raise OSError("no free port")
+
+        monkeypatch.setattr(drill, "free_port", broken)
+        result = drill.run_drill(config_for(tmp_path), FakeHost(), hostname="h")
+        assert result["passed"] is False and result["error"] == "no free port" and result["finished"]
+
+
+def result_at(started, passed=True):
+    return {"version": 1, "passed": passed, "started": started, "finished": started, "host": "h",
+            "tool": "pgbackrest", "stanza": "main", "backup_label": "b", "target": "latest", "rto_seconds": 1.0,
+            "checks": [], "error": None if passed else "boom"}
+
+
+class TestWriteResult(object):
+    def test_latest_and_history_are_written_and_pruned(self, tmp_path):
+        for day in range(1, 5):
+            drill.write_result(str(tmp_path), result_at("2026-11-0%dT04:30:00Z" % day), keep=2)
+        assert sorted(os.listdir(str(tmp_path))) == ["drill-20261103T043000Z.json", "drill-20261104T043000Z.json",
+                                                     "latest.json"]
+        assert json.loads((tmp_path / "latest.json").read_text())["started"] == "2026-11-04T04:30:00Z"
+        assert oct(os.stat(str(tmp_path / "latest.json")).st_mode & 0o777) == "0o644"
+
+    def test_other_files_are_left_alone(self, tmp_path):
+        (tmp_path / "notes.txt").write_text(u"mine")
+        drill.write_result(str(tmp_path), result_at("2026-11-01T04:30:00Z"), keep=1)
+        drill.write_result(str(tmp_path), result_at("2026-11-02T04:30:00Z"), keep=1)
+        assert sorted(os.listdir(str(tmp_path))) == ["drill-20261102T043000Z.json", "latest.json", "notes.txt"]
+
+
+class TestSummaryAndAlert(object):
+    def test_failure_summary_names_host_backup_and_reason(self):
+        line = drill.summary(result_at("2026-11-01T04:30:00Z", passed=False))
+        assert line == "restore drill FAILED on h: pgbackrest stanza main, backup b to latest: boom"
+
+    def test_failed_checks_are_the_reason_when_there_is_no_error(self):
+        result = result_at("2026-11-01T04:30:00Z", passed=False)
+        result.update(error=None, checks=[{"name": "amcheck shop", "passed": False, "detail": "index x corrupt"}])
+        assert drill.summary(result).endswith("backup b to latest: amcheck shop (index x corrupt)")
+
+    def test_alert_gets_the_message_on_stdin_and_in_the_environment_never_in_argv(self):
+        host = FakeHost()
+        rc = drill.alert({"alert_command_file": "/etc/pgops-backup/drill-main-alert"},
+                         result_at("2026-11-01T04:30:00Z", passed=False), host)
+        assert rc == 0
+        command = host.commands[0]
+        assert command["argv"] == ["/etc/pgops-backup/drill-main-alert"]
+        assert command["data"] == ("FAILING restore_drill main on h (main) since 2026-11-01 04:30:00Z: pgbackrest stanza "
+                                   "main, backup b to latest: boom\n")
+        assert command["environ"]["PGOPS_ALERT_STATE"] == "failing"
+        assert command["environ"]["PGOPS_ALERT_CHECK"] == "restore_drill"
+        # the one alert contract: the monitor's variables too
+        assert command["environ"]["PGOPS_ALERT_EVENT"] == "failing"
+        assert command["environ"]["PGOPS_ALERT_SUBJECT"] == "main" and command["environ"]["PGOPS_ALERT_HOST"] == "h"
+        assert command["environ"]["PGOPS_ALERT_MESSAGE"] + "\n" == command["data"]
+        assert command["environ"]["PGOPS_ALERT_SINCE"] == "2026-11-01T04:30:00Z"
+
+    def test_no_alert_command_runs_nothing(self):
+        host = FakeHost()
+        assert drill.alert({"alert_command_file": None}, result_at("2026-11-01T04:30:00Z"), host) is None
+        assert host.commands == []
+
+
+class TestMain(object):
+    def write_config(self, tmp_path, **overrides):
+        config = config_for(tmp_path, **overrides)
+        config.pop("cron")
+        path = tmp_path / "drill.json"
+        path.write_text(json.dumps(config))
+        return str(path)
+
+    def test_usage(self):
+        host = FakeHost()
+        assert drill.main([], host) == 2 and "usage" in host.err[0]
+
+    def test_unreadable_config(self, tmp_path):
+        host = FakeHost()
+        assert drill.main(["--config", str(tmp_path / "missing.json")], host) == 2
+        assert "cannot read" in host.err[0]
+
+    def test_failure_exits_1_records_and_alerts(self, tmp_path, monkeypatch):
+        monkeypatch.setattr(drill, "run_drill", lambda config, host, clock: result_at("2026-11-01T04:30:00Z", False))
+        host = FakeHost()
+        path = self.write_config(tmp_path, alert_command_file="/bin/alert")
+        assert drill.main(["--config", path], host) == 1
+        assert host.err[0].startswith("restore drill FAILED on h")
+        assert host.commands[0]["argv"] == ["/bin/alert"]
+        assert json.loads((tmp_path / "results" / "latest.json").read_text())["passed"] is False
+
+    def test_success_exits_0_without_alert(self, tmp_path, monkeypatch):
+        monkeypatch.setattr(drill, "run_drill", lambda config, host, clock: result_at("2026-11-01T04:30:00Z"))
+        host = FakeHost()
+        path = self.write_config(tmp_path, alert_command_file="/bin/alert")
+        assert drill.main(["--config", path], host) == 0
+        assert host.out[0].startswith("restore drill passed on h") and host.commands == []
+
+    def test_unwritable_results_fail_the_drill(self, tmp_path, monkeypatch):
+        monkeypatch.setattr(drill, "run_drill", lambda config, host, clock: result_at("2026-11-01T04:30:00Z"))
+        host = FakeHost()
+        path = self.write_config(tmp_path, result_dir=str(tmp_path / "nowhere"))
+        assert drill.main(["--config", path], host) == 1
+        assert "could not be written" in host.err[0]
