@@ -145,33 +145,35 @@ def write_result(result_dir, result, keep):
     return path
 
 
+def _detail(result):
+    """What was restored, and the error or the failed checks."""
+    failed = ["%s (%s)" % (c["name"], c.get("detail", "")) for c in result["checks"] if not c["passed"]]
+    return "%s stanza %s, backup %s to %s: %s" % (result["tool"], result["stanza"], result["backup_label"] or "none",
+                                                result["target"], result["error"] or "; ".join(failed))
+
+
 def summary(result):
     """One line: what was restored, how long it took, and every check (or the error)."""
     if result["passed"]:
         return ("restore drill passed on %s: %s stanza %s, backup %s to %s, usable after %.1f s, %d checks passed"
                 % (result["host"], result["tool"], result["stanza"], result["backup_label"], result["target"],
                    result["rto_seconds"], len(result["checks"])))
-    failed = ["%s (%s)" % (c["name"], c.get("detail", "")) for c in result["checks"] if not c["passed"]]
-    return ("restore drill FAILED on %s: %s stanza %s, backup %s to %s: %s"
-            % (result["host"], result["tool"], result["stanza"], result["backup_label"] or "none",
-               result["target"], result["error"] or "; ".join(failed)))
+    return "restore drill FAILED on %s: %s" % (result["host"], _detail(result))
 
 
 def alert(config, result, host, clock=time.time):
     """Run the user's alert command by the one alert contract (core/alerts.py): the message on its stdin and
-    in PGOPS_ALERT_*, never in argv. None when there is none, else whether it failed (its reason)."""
+    in PGOPS_ALERT_*, never in argv. None when it was delivered (or there is none), else why it failed."""
     command = config.get("alert_command_file")
     if not command:
         return None
-    failed = ["%s (%s)" % (c["name"], c.get("detail", "")) for c in result["checks"] if not c["passed"]]
-    detail = "%s stanza %s, backup %s to %s: %s" % (result["tool"], result["stanza"], result["backup_label"] or "none",
-                                                    result["target"], result["error"] or "; ".join(failed))
     since = calendar.timegm(time.strptime(result["started"], "%Y-%m-%dT%H:%M:%SZ"))
     cluster = config.get("cluster") or result["stanza"]
-    text = alert_text("failing", "restore_drill", result["stanza"], result["host"], cluster, since, detail, clock())
+    text = alert_text("failing", "restore_drill", result["stanza"], result["host"], cluster, since, _detail(result),
+                      clock())
     environment = alert_environment("failing", "restore_drill", result["stanza"], result["host"], cluster,
                                     result["stanza"], since, text)
-    return send_alert(CommandRunner(host), [command], text, environment) or False
+    return send_alert(CommandRunner(host), [command], text, environment)
 
 
 def main(argv, host, clock=time.time):

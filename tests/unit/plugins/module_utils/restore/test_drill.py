@@ -168,7 +168,7 @@ class TestSummaryAndAlert(object):
         host = FakeHost()
         rc = drill.alert({"alert_command_file": "/etc/pgops-backup/drill-main-alert"},
                          result_at("2026-11-01T04:30:00Z", passed=False), host)
-        assert rc == 0
+        assert rc is None  # delivered
         command = host.commands[0]
         assert command["argv"] == ["/etc/pgops-backup/drill-main-alert"]
         assert command["data"] == ("FAILING restore_drill main on h (main) since 2026-11-01 04:30:00Z: pgbackrest stanza "
@@ -180,6 +180,12 @@ class TestSummaryAndAlert(object):
         assert command["environ"]["PGOPS_ALERT_SUBJECT"] == "main" and command["environ"]["PGOPS_ALERT_HOST"] == "h"
         assert command["environ"]["PGOPS_ALERT_MESSAGE"] + "\n" == command["data"]
         assert command["environ"]["PGOPS_ALERT_SINCE"] == "2026-11-01T04:30:00Z"
+
+    def test_a_failing_alert_command_is_reported_with_its_exit_status(self):
+        host = FakeHost(rc=3)
+        failure = drill.alert({"alert_command_file": "/etc/pgops-backup/drill-main-alert"},
+                              result_at("2026-11-01T04:30:00Z", passed=False), host)
+        assert failure == "alert command failed (exit 3): no output"
 
     def test_no_alert_command_runs_nothing(self):
         host = FakeHost()
