@@ -149,7 +149,7 @@ def _detail(result):
     """What was restored, and the error or the failed checks."""
     failed = ["%s (%s)" % (c["name"], c.get("detail", "")) for c in result["checks"] if not c["passed"]]
     return "%s stanza %s, backup %s to %s: %s" % (result["tool"], result["stanza"], result["backup_label"] or "none",
-                                                result["target"], result["error"] or "; ".join(failed))
+                                                  result["target"], result["error"] or "; ".join(failed))
 
 
 def summary(result):
