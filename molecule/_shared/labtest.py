@@ -20,6 +20,12 @@ def psql(name, sql, db="postgres"):
     return host(name).check_output("sudo -u postgres psql -XAt -v ON_ERROR_STOP=1 -d %s -c %s", db, sql)
 
 
+def lsn(text):
+    """An LSN 'X/Y' as the number PostgreSQL compares ('0/A000028' is after '0/9FFFFD8')."""
+    high, low = text.split("/")
+    return (int(high, 16) << 32) + int(low, 16)
+
+
 def lab_secrets():
     """Every secret the lab hands the roles: MinIO's keys and the generated passphrases."""
     secrets = []
