@@ -32,7 +32,11 @@ def alerts(name):
     """(epoch, event, check:subject, message) for each alert the command received."""
     text = host(name).run("cat %s" % ALERTS).stdout
     found = []
-    for line in text.splitlines():
+    # a line the alert command is still writing has no newline yet: it is read at the next look
+    for line in text.splitlines(True):
+        if not line.endswith("\n"):
+            continue
+        line = line[:-1]
         parts = line.split(" ", 3)
         if len(parts) == 4 and parts[0].isdigit():
             found.append((int(parts[0]), parts[1], parts[2], parts[3]))
