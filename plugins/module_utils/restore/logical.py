@@ -12,6 +12,7 @@ __metaclass__ = type
 import json
 import os
 
+from ansible_collections.pgops.backup.plugins.module_utils.core.files import write_atomically
 from ansible_collections.pgops.backup.plugins.module_utils.drivers import backup_sets, pg_dump
 from ansible_collections.pgops.backup.plugins.module_utils.drivers.local import DEFAULT_ROOT, read_settings
 
@@ -152,7 +153,8 @@ def restore_logical(module, cluster, run):
         run(tool.restore_argv(os.path.join(backup["path"], dump["path"]), database, jobs=params["jobs"],
                               tables=params["tables"], clean=bool(relations)))
         oid, relations = database_state(cluster, database)
-        backup_sets.write_json_atomically(marker_path(root, database), dict(record, oid=oid))
+        write_atomically(marker_path(root, database), json.dumps(dict(record, oid=oid), sort_keys=True, indent=2) + "\n",
+                         mode=0o600)
     except Exception as exc:  # ToolError with pg_restore's own line, or psycopg2's errors
         module.fail_json(msg=str(exc))
     module.exit_json(changed=True, restored=record, msg="%s restored from %s/%s"

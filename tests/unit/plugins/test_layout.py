@@ -105,3 +105,23 @@ def test_the_job_wrapper_finds_the_error_line_by_the_runners_rule():
         wrapper = handle.read()
     for pattern in ERROR_PATTERNS:
         assert "grep -E '%s'" % pattern in wrapper
+
+
+@pytest.mark.parametrize("module", sorted(FILES))
+def test_every_name_taken_from_a_collection_module_exists_there(module):
+    """``backup_sets.write_json_atomically`` after that function moved fails here, not on a host."""
+    import importlib
+
+    with open(FILES[module]) as handle:
+        tree = ast.parse(handle.read(), FILES[module])
+    imported = {}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and (node.module or "").startswith(PACKAGE):
+            for alias in node.names:
+                candidate = node.module + "." + alias.name
+                if os.path.exists(os.path.join(ROOT, "plugins", *candidate[len(PACKAGE):].split(".")) + ".py"):
+                    imported[alias.asname or alias.name] = importlib.import_module(candidate)
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id in imported:
+            assert hasattr(imported[node.value.id], node.attr), "%s:%d: %s has no %s" % (
+                FILES[module], node.lineno, imported[node.value.id].__name__, node.attr)
