@@ -14,12 +14,19 @@ __metaclass__ = type
 
 import re
 
-from ansible_collections.pgops.backup.plugins.module_utils.core.checks import NAME_RE, parse_duration
+from ansible_collections.pgops.backup.plugins.module_utils.core.checks import (
+    NAME_RE, check_text, check_texts, parse_duration)
 from ansible_collections.pgops.backup.plugins.module_utils.core.cron import parse_cron
 from ansible_collections.pgops.backup.plugins.module_utils.core.errors import PolicyError
 
 TOOLS = ("pgbackrest", "walg")
 REPOSITORY_TYPES = ("posix", "s3")
+# the keys a repository takes: those of every type, then those of its own type
+REPOSITORY_KEYS = ("name", "type", "retention", "schedule", "encrypt", "cipher_passphrase")
+REPOSITORY_TYPE_KEYS = {
+    "posix": ("path",),
+    "s3": ("bucket", "endpoint", "region", "uri_style", "prefix", "access_key", "secret_key", "verify_tls", "ca_file"),
+}
 WAL_LEVELS = ("replica", "logical")
 RETENTION_TYPES = ("count", "time")
 COMPRESSIONS = ("zstd", "lz4", "gzip", "bzip2", "brotli", "lzma", "none")
@@ -35,7 +42,7 @@ MIN_RPO_SECONDS = 60
 
 def parse_endpoint(endpoint, variable):
     """('minio', 9000) from 'minio:9000' or 'https://minio:9000'; port None when not given."""
-    text = str(endpoint or "").strip()
+    text = (check_text(endpoint, variable) or "").strip()
     if text.startswith("http://"):
         raise PolicyError(variable, "S3 endpoints are reached over TLS only; drop http:// from %r" % text)
     text = text[len("https://"):] if text.startswith("https://") else text
@@ -95,6 +102,24 @@ def _normalize_schedule(raw, variable, base=None):
     return schedule
 
 
+def _check_repository_keys(raw, repo_type, variable):
+    """Refuse a key this type of repository does not take: a typo (retension) would otherwise leave the
+    default in force without a word, and another type's key (a bucket on posix) would be ignored."""
+    known = REPOSITORY_KEYS + REPOSITORY_TYPE_KEYS[repo_type]
+    unknown = sorted(set(raw) - set(known))
+    if not unknown:
+        return
+    problems = []
+    typos = [key for key in unknown if not any(key in keys for keys in REPOSITORY_TYPE_KEYS.values())]
+    if typos:
+        problems.append("unknown key(s) %s" % ", ".join(typos))
+    for other in REPOSITORY_TYPES:
+        foreign = [key for key in unknown if key in REPOSITORY_TYPE_KEYS[other]]
+        if foreign:
+            problems.append("%s: for %s repositories only" % (", ".join(foreign), other))
+    raise PolicyError(variable, "%s; %s repositories take %s" % ("; ".join(problems), repo_type, ", ".join(known)))
+
+
 def _normalize_repository(raw, index, tool, global_schedule):
     variable = "pg_backup_repositories[%d]" % index
     if not isinstance(raw, dict):
@@ -103,7 +128,10 @@ def _normalize_repository(raw, index, tool, global_schedule):
     if repo_type not in REPOSITORY_TYPES:
         raise PolicyError(variable + ".type", "unknown repository type %r; use one of %s"
                           % (repo_type, ", ".join(REPOSITORY_TYPES)))
-    name = str(raw.get("name") or "repo%d" % (index + 1))
+    _check_repository_keys(raw, repo_type, variable)
+    # every text below reaches pgbackrest.conf, .walg.json, a cron line or a command
+    text = check_texts(raw, variable, but=("retention", "schedule", "encrypt", "verify_tls"))
+    name = text.get("name") or "repo%d" % (index + 1)
     if not NAME_RE.match(name):
         raise PolicyError(variable + ".name", "%r may hold letters, digits, '.', '_' and '-' only" % name)
     repo = {
@@ -113,42 +141,42 @@ def _normalize_repository(raw, index, tool, global_schedule):
         "retention": _normalize_retention(raw.get("retention"), variable + ".retention"),
         "schedule": _normalize_schedule(raw.get("schedule"), variable + ".schedule", global_schedule),
         "encrypt": bool(raw.get("encrypt", repo_type == "s3")),
-        "cipher_passphrase": raw.get("cipher_passphrase") or None,
+        "cipher_passphrase": text.get("cipher_passphrase") or None,
     }
-    if repo["cipher_passphrase"] is not None and len(str(repo["cipher_passphrase"])) < 20:
+    if repo["cipher_passphrase"] is not None and len(repo["cipher_passphrase"]) < 20:
         raise PolicyError(variable + ".cipher_passphrase", "is shorter than 20 characters; "
                           "leave it unset to have one generated and kept on the controller")
     if repo_type == "posix":
         if tool == "walg":
             raise PolicyError(variable + ".type", "wal-g stores backups in object storage; "
                               "use an s3 repository for wal-g")
-        path = str(raw.get("path") or DEFAULT_POSIX_PATH)
+        path = text.get("path") or DEFAULT_POSIX_PATH
         if not path.startswith("/"):
             raise PolicyError(variable + ".path", "must be an absolute path, got %r" % path)
         repo["path"] = path.rstrip("/") or "/"
         return repo
-    if not raw.get("bucket"):
+    if not text.get("bucket"):
         raise PolicyError(variable + ".bucket", "an s3 repository needs a bucket")
-    region = str(raw.get("region") or "us-east-1")
-    host, port = parse_endpoint(raw.get("endpoint") or "s3.%s.amazonaws.com" % region, variable + ".endpoint")
+    region = text.get("region") or "us-east-1"
+    host, port = parse_endpoint(text.get("endpoint") or "s3.%s.amazonaws.com" % region, variable + ".endpoint")
     uri_style = raw.get("uri_style", "host")
     if uri_style not in URI_STYLES:
         raise PolicyError(variable + ".uri_style", "expected host or path, got %r" % (uri_style,))
     for key in ("access_key", "secret_key"):
-        if not raw.get(key):
+        if not text.get(key):
             raise PolicyError(variable + "." + key, "an s3 repository needs access_key and secret_key")
-    prefix = "/" + str(raw.get("prefix") or tool).strip("/")
+    prefix = "/" + (text.get("prefix") or tool).strip("/")
     repo.update({
-        "bucket": str(raw["bucket"]),
+        "bucket": text["bucket"],
         "endpoint_host": host,
         "endpoint_port": port,
         "region": region,
         "prefix": prefix,
         "uri_style": uri_style,
         "verify_tls": bool(raw.get("verify_tls", True)),
-        "ca_file": raw.get("ca_file") or None,
-        "access_key": str(raw["access_key"]),
-        "secret_key": str(raw["secret_key"]),
+        "ca_file": text.get("ca_file") or None,
+        "access_key": text["access_key"],
+        "secret_key": text["secret_key"],
     })
     return repo
 
@@ -158,7 +186,7 @@ def normalize_policy(tool="pgbackrest", stanza="main", rpo="5m", wal_level="repl
     """Validate the user's policy and return it with every default filled in."""
     if tool not in TOOLS:
         raise PolicyError("pg_backup_tool", "unknown tool %r; use one of %s" % (tool, ", ".join(TOOLS)))
-    if not NAME_RE.match(str(stanza or "")):
+    if not NAME_RE.match(check_text(stanza, "pg_backup_stanza") or ""):
         raise PolicyError("pg_backup_stanza", "%r may hold letters, digits, '.', '_' and '-' only" % (stanza,))
     rpo_seconds = parse_duration(rpo, "pg_backup_rpo")
     if rpo_seconds < MIN_RPO_SECONDS:
@@ -166,7 +194,7 @@ def normalize_policy(tool="pgbackrest", stanza="main", rpo="5m", wal_level="repl
                           "(pg_receivewal), not WAL archiving" % MIN_RPO_SECONDS)
     if wal_level not in WAL_LEVELS:
         raise PolicyError("pg_backup_wal_level", "expected replica or logical, got %r" % (wal_level,))
-    if compression is not None and compression not in COMPRESSIONS:
+    if check_text(compression, "pg_backup_compression") is not None and compression not in COMPRESSIONS:
         raise PolicyError("pg_backup_compression", "unknown compression %r; use one of %s"
                           % (compression, ", ".join(COMPRESSIONS)))
     if tool == "walg" and compression is not None and compression not in WALG_COMPRESSIONS:
@@ -195,7 +223,7 @@ def normalize_policy(tool="pgbackrest", stanza="main", rpo="5m", wal_level="repl
     if tool == "walg" and not repos[0].get("verify_tls", True):
         raise PolicyError("pg_backup_repositories[0].verify_tls", "this collection never turns TLS verification "
                           "off for wal-g; give the repository's CA with ca_file instead")
-    if repository_host and tool != "pgbackrest":
+    if check_text(repository_host, "pg_backup_repository_host") and tool != "pgbackrest":
         raise PolicyError("pg_backup_repository_host", "a dedicated repository host is a pgBackRest feature")
     return {
         "tool": tool,

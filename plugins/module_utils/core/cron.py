@@ -12,6 +12,7 @@ __metaclass__ = type
 
 import datetime
 
+from ansible_collections.pgops.backup.plugins.module_utils.core.checks import check_text
 from ansible_collections.pgops.backup.plugins.module_utils.core.errors import PolicyError
 
 _CRON_FIELDS = (
@@ -37,9 +38,9 @@ def parse_cron(expr, variable):
 
     An empty string or None means the job is off and returns None.
     """
-    if expr is None or str(expr).strip() == "":
+    text = (check_text(expr, variable) or "").strip()
+    if not text:
         return None
-    text = str(expr).strip()
     if text.startswith("@"):
         if text not in _CRON_SPECIAL:
             raise PolicyError(variable, "unknown schedule %r; use five cron fields or one of %s"

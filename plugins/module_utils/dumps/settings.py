@@ -9,7 +9,7 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-from ansible_collections.pgops.backup.plugins.module_utils.core.checks import NAME_RE
+from ansible_collections.pgops.backup.plugins.module_utils.core.checks import NAME_RE, check_text, check_texts
 from ansible_collections.pgops.backup.plugins.module_utils.core.cron import parse_cron
 from ansible_collections.pgops.backup.plugins.module_utils.core.errors import PolicyError
 from ansible_collections.pgops.backup.plugins.module_utils.drivers import backup_sets, pg_basebackup, pg_dump
@@ -39,12 +39,12 @@ def _names(value, variable):
     if isinstance(value, str) or not isinstance(value, list) or not all(
             isinstance(item, str) and item.strip() for item in value):
         raise PolicyError(variable, "expected a list of names, got %r" % (value,))
-    return [item.strip() for item in value]
+    return [check_text(item, "%s[%d]" % (variable, index)).strip() for index, item in enumerate(value)]
 
 
 def _checked(check, value, major, variable):
     try:
-        return check(value, major, variable)
+        return check(check_text(value, variable), major, variable)
     except ValueError as exc:
         raise PolicyError(variable, str(exc).split(": ", 1)[1])
 
@@ -59,7 +59,8 @@ def normalize_dump(raw, index, default_jobs):
     database = raw.get("database")
     if not isinstance(database, str) or not database:
         raise PolicyError(variable + ".database", "every dump names its database")
-    name = raw.get("name") or database
+    check_text(database, variable + ".database")
+    name = check_text(raw.get("name"), variable + ".name") or database
     if not NAME_RE.match(name) or name == GLOBALS_NAME:
         raise PolicyError(variable + ".name", "%r cannot name a file in the backup: letters, digits, '.', '_' and "
                           "'-' only (and not 'globals'); set name for a database called so" % (name,))
@@ -88,10 +89,12 @@ def normalize_offsite(raw, default_prefix):
     unknown = sorted(set(raw) - set(OFFSITE_KEYS))
     if unknown:
         raise PolicyError(variable, "unknown key(s) %s; use %s" % (", ".join(unknown), ", ".join(OFFSITE_KEYS)))
+    # every text reaches the settings file, the credentials file or boto3
+    text = check_texts(raw, variable, but=("part_size_mb",))
     for key in ("bucket", "access_key", "secret_key"):
-        if not raw.get(key):
+        if not text.get(key):
             raise PolicyError("%s.%s" % (variable, key), "the offsite copy needs %s" % key.replace("_", " "))
-    endpoint = raw.get("endpoint") or "s3.amazonaws.com"
+    endpoint = text.get("endpoint") or "s3.amazonaws.com"
     host, port = parse_endpoint(endpoint, variable + ".endpoint")
     uri_style = raw.get("uri_style") or "host"
     if uri_style not in URI_STYLES:
@@ -100,12 +103,12 @@ def normalize_offsite(raw, default_prefix):
     if not MIN_PART_MB <= part <= MAX_PART_MB:
         raise PolicyError(variable + ".part_size_mb", "S3 takes parts of %d to %d MiB, not %d"
                           % (MIN_PART_MB, MAX_PART_MB, part))
-    prefix = str(raw.get("prefix") or default_prefix).strip("/")
-    settings = {"bucket": raw["bucket"], "endpoint": "https://%s%s" % (host, ":%d" % port if port else ""),
-                "region": raw.get("region") or "us-east-1", "uri_style": uri_style, "prefix": prefix,
-                "ca_file": raw.get("ca_file") or None, "part_size": part * 1024 * 1024,
+    prefix = str(text.get("prefix") or default_prefix).strip("/")
+    settings = {"bucket": text["bucket"], "endpoint": "https://%s%s" % (host, ":%d" % port if port else ""),
+                "region": text.get("region") or "us-east-1", "uri_style": uri_style, "prefix": prefix,
+                "ca_file": text.get("ca_file") or None, "part_size": part * 1024 * 1024,
                 "credentials_file": CREDENTIALS_FILE}
-    return settings, {"access_key": raw["access_key"], "secret_key": raw["secret_key"]}
+    return settings, {"access_key": text["access_key"], "secret_key": text["secret_key"]}
 
 
 def normalize_settings(cluster, local_dir="/var/backups/pgops", logical_schedule="", base_schedule="",
@@ -118,7 +121,7 @@ def normalize_settings(cluster, local_dir="/var/backups/pgops", logical_schedule
     connections, in the custom format.
     """
     major = int(cluster["major"])
-    if not str(local_dir or "").startswith("/"):
+    if not (check_text(local_dir, "pg_backup_local_dir") or "").startswith("/"):
         raise PolicyError("pg_backup_local_dir", "expected an absolute path, got %r" % (local_dir,))
     parse_cron(logical_schedule, "pg_backup_logical_schedule")
     parse_cron(base_schedule, "pg_backup_base_schedule")

@@ -7,7 +7,7 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-from ansible_collections.pgops.backup.plugins.module_utils.core.checks import parse_duration
+from ansible_collections.pgops.backup.plugins.module_utils.core.checks import check_text, parse_duration
 from ansible_collections.pgops.backup.plugins.module_utils.core.errors import PolicyError
 
 CHECKS = ("archiving", "backlog", "freshness", "drill", "tool", "wal_dropped")
@@ -61,4 +61,9 @@ def monitor_settings(raw, prefix="monitoring_"):
             isinstance(command, (list, tuple)) and command and all(isinstance(a, str) and a for a in command)):
         raise PolicyError(prefix + "alert_command", "expected a shell command (a string) or an argv list "
                           "of strings, got %r" % (command,))
+    # a shell command may span lines; neither it nor an argument may hold NUL or other control characters
+    if isinstance(command, str):
+        check_text(command, prefix + "alert_command", multiline=True)
+    for index, argument in enumerate(command if isinstance(command, (list, tuple)) else []):
+        check_text(argument, "%salert_command[%d]" % (prefix, index), multiline=True)
     return settings

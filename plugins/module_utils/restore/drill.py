@@ -19,7 +19,7 @@ import os
 import socket
 import time
 
-from ansible_collections.pgops.backup.plugins.module_utils.core.checks import parse_duration
+from ansible_collections.pgops.backup.plugins.module_utils.core.checks import check_text, parse_duration
 from ansible_collections.pgops.backup.plugins.module_utils.core.cron import parse_cron
 from ansible_collections.pgops.backup.plugins.module_utils.core.errors import PolicyError
 from ansible_collections.pgops.backup.plugins.module_utils.core.alerts import alert_environment, alert_text, send_alert
@@ -58,10 +58,14 @@ def normalize_drill(tool, stanza, schedule, target="latest", repository=None, ke
                           % (keep,))
     if not isinstance(alert_command, str):
         raise PolicyError("pg_backup_drill_alert_command", "expected a shell command, got %r" % (alert_command,))
+    # the alert command is a shell script of its own file: it may span lines
+    check_text(alert_command, "pg_backup_drill_alert_command", multiline=True)
     for index, check in enumerate(row_counts or []):
         variable = "pg_backup_drill_row_counts[%d]" % index
         if not isinstance(check, dict) or not check.get("database") or not check.get("table"):
             raise PolicyError(variable, "expected database, table and equals or min, got %r" % (check,))
+        for key in ("database", "table"):
+            check_text(check[key], "%s.%s" % (variable, key))
         try:
             quote_table(check["table"])
         except ValueError as exc:
@@ -70,13 +74,17 @@ def normalize_drill(tool, stanza, schedule, target="latest", repository=None, ke
             if check.get(bound) is not None and not str(check[bound]).isdigit():
                 raise PolicyError(variable, "%s: expected a number of rows, got %r" % (bound, check[bound]))
     for index, check in enumerate(sql or []):
+        variable = "pg_backup_drill_sql[%d]" % index
         if not isinstance(check, dict) or not check.get("database") or not check.get("query") \
                 or "expected" not in check:
-            raise PolicyError("pg_backup_drill_sql[%d]" % index, "expected database, query and expected, got %r"
-                              % (check,))
+            raise PolicyError(variable, "expected database, query and expected, got %r" % (check,))
+        for key in ("database", "name"):
+            check_text(check.get(key), "%s.%s" % (variable, key))
+        # SQL may span lines
+        check_text(check["query"], variable + ".query", multiline=True)
     for variable, path in (("pg_backup_drill_scratch_directory", scratch_directory),
                            ("pg_backup_drill_result_dir", result_dir)):
-        if not str(path or "").startswith("/") or os.path.normpath(str(path)) == "/":
+        if not (check_text(path, variable) or "").startswith("/") or os.path.normpath(str(path)) == "/":
             raise PolicyError(variable, "expected an absolute directory other than /, got %r" % (path,))
     return {
         "tool": tool, "stanza": stanza, "target": target,

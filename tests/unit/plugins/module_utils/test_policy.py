@@ -9,7 +9,7 @@ __metaclass__ = type
 
 import pytest
 
-from ansible_collections.pgops.backup.plugins.module_utils.core.checks import parse_duration
+from ansible_collections.pgops.backup.plugins.module_utils.core.checks import check_text, check_texts, parse_duration
 from ansible_collections.pgops.backup.plugins.module_utils.core.cron import parse_cron
 from ansible_collections.pgops.backup.plugins.module_utils.core.errors import PolicyError
 from ansible_collections.pgops.backup.plugins.module_utils.policy import (
@@ -173,6 +173,79 @@ class TestValidationNamesTheVariable:
         refused("pg_backup_repository_host", tool="walg", repositories=[s3()], repository_host="backup1")
 
 
+class TestRepositoryKeys:
+    def test_a_misspelt_key_is_refused_not_ignored(self):
+        # retension: the default retention would otherwise apply without a word
+        error = refused("pg_backup_repositories[0]", repositories=[posix(retension={"full": 7})])
+        assert str(error) == ("pg_backup_repositories[0]: unknown key(s) retension; posix repositories take "
+                              "name, type, retention, schedule, encrypt, cipher_passphrase, path")
+
+    def test_an_s3_key_on_a_posix_repository_says_whose_it_is(self):
+        error = refused("pg_backup_repositories[1]", repositories=[s3(), posix(bucket="pg-backups", region="x")])
+        assert "bucket, region: for s3 repositories only; posix repositories take " in str(error)
+
+    def test_a_posix_key_on_an_s3_repository_says_whose_it_is(self):
+        error = refused("pg_backup_repositories[0]", repositories=[s3(path="/srv/backups")])
+        assert "path: for posix repositories only; s3 repositories take name, type, retention" in str(error)
+
+    def test_typos_and_keys_of_the_other_type_are_named_together(self):
+        error = refused("pg_backup_repositories[0]", repositories=[posix(ca_file="/ca.pem", pth="/srv")])
+        assert "unknown key(s) pth; ca_file: for s3 repositories only; posix repositories take" in str(error)
+
+    def test_every_key_of_each_type_is_taken(self):
+        policy = normalize_policy(repositories=[
+            posix(retention={"full": 3}, schedule={"incr": ""}, encrypt=True, cipher_passphrase=PASSPHRASE,
+                  path="/srv/b"),
+            s3(region="eu-west-1", uri_style="path", prefix="/db1", verify_tls=True, ca_file="/ca.pem")])
+        assert [r["retention"]["full"] for r in policy["repositories"]] == [3, 2]
+
+
+class TestControlCharacters:
+    """A newline in a value that reaches pgbackrest.conf, a cron line or a command would start a line of
+    its own (a second repo1-path=): it is refused, naming the variable, before anything changes."""
+
+    def test_a_newline_in_a_repository_path(self):
+        error = refused("pg_backup_repositories[0].path",
+                        repositories=[posix(path="/var/lib/pgbackrest\nrepo1-path=/tmp")])
+        assert "holds a newline at character 20" in str(error)
+        assert "repo1-path" not in str(error)
+
+    @pytest.mark.parametrize("char", ["\n", "\r", "\t", "\x00", "\x1b", "\x7f"])
+    def test_a_control_character_in_the_stanza(self, char):
+        error = refused("pg_backup_stanza", stanza="main" + char)
+        assert "at character 5" in str(error) and "remove it" in str(error)
+
+    def test_a_newline_in_a_schedule(self):
+        error = refused("pg_backup_schedule.full", schedule={"full": "30 1 * * 0\n* * * * * root id"})
+        assert "holds a newline at character 11" in str(error)
+
+    def test_a_tab_in_a_repository_schedule(self):
+        error = refused("pg_backup_repositories[0].schedule.diff", repositories=[posix(schedule={"diff": "30\t1 * * *"})])
+        assert "holds a tab at character 3" in str(error)
+
+    def test_a_newline_in_a_bucket(self):
+        error = refused("pg_backup_repositories[0].bucket", repositories=[s3(bucket="pg-backups\n")])
+        assert "holds a newline at character 11" in str(error)
+
+    @pytest.mark.parametrize("key", ["name", "endpoint", "region", "prefix", "access_key", "secret_key", "ca_file",
+                                     "cipher_passphrase"])
+    def test_a_control_character_in_any_s3_text(self, key):
+        value = "%s-value-long-enough-for-a-passphrase\x1b" % key
+        error = refused("pg_backup_repositories[0].%s" % key, repositories=[s3(**{key: value})])
+        assert "control character 0x1b" in str(error)
+        assert value not in str(error)  # the keys and the passphrase are secrets
+
+    def test_a_newline_in_the_compression(self):
+        assert "newline" in str(refused("pg_backup_compression", compression="zstd\n"))
+
+    def test_a_newline_in_the_repository_host(self):
+        assert "newline" in str(refused("pg_backup_repository_host", repository_host="backup1\nrepo1-host=evil"))
+
+    def test_printable_text_with_spaces_is_kept(self):
+        repo = normalize_policy(repositories=[posix(path="/srv/pg backups/")])["repositories"][0]
+        assert repo["path"] == "/srv/pg backups"
+
+
 class TestDefaults:
     def test_everything_defaulted(self):
         policy = normalize_policy()
@@ -292,6 +365,52 @@ class TestDurations:
         assert info.value.variable == "pg_backup_rpo"
 
 
+def refused_text(value, variable="v", **kwargs):
+    with pytest.raises(PolicyError) as info:
+        check_text(value, variable, **kwargs)
+    assert info.value.variable == variable
+    return str(info.value)
+
+
+class TestCheckText:
+    @pytest.mark.parametrize("char, name", [("\n", "a newline"), ("\r", "a carriage return"), ("\t", "a tab"),
+                                            ("\x00", "a NUL byte"), ("\x1b", "control character 0x1b"),
+                                            ("\x7f", "control character 0x7f"), ("\x01", "control character 0x01"),
+                                            ("\x1f", "control character 0x1f")])
+    def test_every_control_character_is_refused_by_name_and_place(self, char, name):
+        message = refused_text("/srv" + char + "x", "pg_backup_repositories[0].path")
+        assert message.startswith("pg_backup_repositories[0].path: holds %s at character 5;" % name)
+
+    def test_the_value_is_not_quoted_it_may_be_a_secret(self):
+        assert "hunter2" not in refused_text("hunter2\nrepo1-path=/tmp")
+
+    @pytest.mark.parametrize("value", ["/srv/pg backups", "s3cr3t/EXAMPLE+key~!", "/srv/b\u00e4ckups", "", " "])
+    def test_printable_text_passes_unchanged(self, value):
+        assert check_text(value, "v") == value
+
+    @pytest.mark.parametrize("value, text", [(None, None), (5, "5")])
+    def test_none_stays_none_and_numbers_become_text(self, value, text):
+        assert check_text(value, "v") == text
+
+    @pytest.mark.parametrize("value", [["/srv"], {"path": "/srv"}])
+    def test_a_container_is_not_text(self, value):
+        assert "expected text, got a " in refused_text(value)
+
+    @pytest.mark.parametrize("value", ["curl -d @- https://alert\necho sent", "if true; then\n\texit 0\nfi"])
+    def test_multiline_text_keeps_newlines_and_tabs(self, value):
+        assert check_text(value, "v", multiline=True) == value
+
+    @pytest.mark.parametrize("char", ["\x00", "\r", "\x1b", "\x7f"])
+    def test_multiline_text_refuses_other_control_characters(self, char):
+        assert "may span lines" in refused_text("echo" + char, multiline=True)
+
+    def test_check_texts_names_each_key_and_skips_those_that_are_not_text(self):
+        assert check_texts({"path": "/srv", "retention": {"full": 2}}, "repo", but=("retention",)) == {"path": "/srv"}
+        with pytest.raises(PolicyError) as info:
+            check_texts({"path": "/srv\n", "retention": {"full": 2}}, "repo", but=("retention",))
+        assert info.value.variable == "repo.path"
+
+
 class TestArchiveTimeout:
     @pytest.mark.parametrize("rpo, timeout", [(60, 30), (61, 30), (300, 150), (3600, 1800), (40, 30), (1, 30)])
     def test_half_the_rpo_with_a_floor_of_30_seconds(self, rpo, timeout):
@@ -371,7 +490,8 @@ class TestMinimalPolicy:
                                                   "repositories": [{"index": 1, "name": "walg"}]}
 
     @pytest.mark.parametrize("tool, stanza, variable", [("barman", "main", "tool"), ("pgbackrest", "a b", "stanza"),
-                                                        ("walg", "", "stanza"), (None, "main", "tool")])
+                                                        ("walg", "", "stanza"), (None, "main", "tool"),
+                                                        ("pgbackrest", "main\n", "stanza")])
     def test_refused(self, tool, stanza, variable):
         with pytest.raises(PolicyError) as info:
             minimal_policy(tool, stanza)

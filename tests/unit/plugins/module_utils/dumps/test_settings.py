@@ -88,3 +88,30 @@ def test_newer_compressions_on_newer_postgresql():
     assert settings["base"]["compression"] == "server-lz4:1"
     with pytest.raises(PolicyError, match="server-side compression needs PostgreSQL 15"):
         normalize_settings(dict(PG15, major=13), base_compression="server-zstd")
+
+
+@pytest.mark.parametrize("kwargs, variable, found", [
+    ({"local_dir": "/var/backups/pgops\n/etc"}, "pg_backup_local_dir", "a newline at character 19"),
+    ({"logical_schedule": "0 2 * * *\n* * * * * id"}, "pg_backup_logical_schedule", "a newline at character 10"),
+    ({"base_schedule": "0\t3 * * 0"}, "pg_backup_base_schedule", "a tab at character 2"),
+    ({"logical_dumps": [{"database": "shop\nx"}]}, "dumps_logical[0].database", "a newline at character 5"),
+    ({"logical_dumps": [{"database": "shop", "name": "shop\n"}]}, "dumps_logical[0].name", "a newline"),
+    ({"logical_dumps": [{"database": "shop", "tables": ["orders", "line\x00items"]}]}, "dumps_logical[0].tables[1]",
+     "a NUL byte at character 5"),
+    ({"logical_dumps": [{"database": "shop", "schemas": ["sales\r"]}]}, "dumps_logical[0].schemas[0]",
+     "a carriage return"),
+    ({"logical_compression": "gzip:1\n"}, "dumps_logical_compression", "a newline"),
+    ({"base_compression": "server-zstd\x1b"}, "dumps_base_compression", "control character 0x1b"),
+    ({"offsite": dict(OFFSITE, bucket="b\nc")}, "dumps_offsite.bucket", "a newline at character 2"),
+    ({"offsite": dict(OFFSITE, endpoint="minio:9000\n")}, "dumps_offsite.endpoint", "a newline"),
+    ({"offsite": dict(OFFSITE, prefix="db1\n")}, "dumps_offsite.prefix", "a newline"),
+    ({"offsite": dict(OFFSITE, region="us-east-1\t")}, "dumps_offsite.region", "a tab"),
+    ({"offsite": dict(OFFSITE, ca_file="/ca.crt\n")}, "dumps_offsite.ca_file", "a newline"),
+    ({"offsite": dict(OFFSITE, secret_key="SK\n")}, "dumps_offsite.secret_key", "a newline"),
+])
+def test_a_control_character_is_refused_naming_the_variable(kwargs, variable, found):
+    with pytest.raises(PolicyError) as err:
+        normalize_settings(PG15, **kwargs)
+    assert err.value.variable == variable, str(err.value)
+    assert str(err.value).startswith("%s: holds %s" % (variable, found)), str(err.value)
+    assert "SK" not in str(err.value)

@@ -54,6 +54,21 @@ class TestSettings:
             settings.monitor_settings(raw)
         assert err.value.variable == variable
 
+    @pytest.mark.parametrize("command, variable, found", [
+        ("curl -d @- https://alerts\x00", "monitoring_alert_command", "a NUL byte at character 26"),
+        ("logger -t pgops\r", "monitoring_alert_command", "a carriage return at character 16"),
+        (["/usr/bin/logger", "-t\x1b"], "monitoring_alert_command[1]", "control character 0x1b at character 3"),
+    ])
+    def test_a_control_character_in_the_alert_command_is_refused(self, command, variable, found):
+        with pytest.raises(PolicyError) as err:
+            settings.monitor_settings({"alert_command": command})
+        assert err.value.variable == variable
+        assert str(err.value).startswith("%s: holds %s" % (variable, found)), str(err.value)
+
+    @pytest.mark.parametrize("command", ["logger -t pgops\nmail -s alert ops", ["/bin/sh", "-c", "a\n\tb"]])
+    def test_an_alert_command_may_span_lines(self, command):
+        assert settings.monitor_settings({"alert_command": command})["alert_command"] == command
+
     def test_checks_in_canonical_order(self):
         assert settings.monitor_settings({"checks": ["drill", "archiving"]})["checks"] == ["archiving", "drill"]
 

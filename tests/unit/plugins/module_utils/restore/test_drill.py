@@ -84,6 +84,39 @@ class TestNormalizeDrill(object):
         with pytest.raises(PolicyError):
             drill.normalize_drill(**settings(tool="barman", scratch_directory="/var/tmp/drill"))
 
+    @pytest.mark.parametrize("overrides, variable, found", [
+        ({"schedule": "30 4 1 * *\n* * * * * root id"}, "pg_backup_drill_schedule", "a newline at character 11"),
+        ({"alert_command": "mail -s drill ops\x00"}, "pg_backup_drill_alert_command", "a NUL byte at character 18"),
+        ({"alert_command": "mail ops\r\n"}, "pg_backup_drill_alert_command", "a carriage return at character 9"),
+        ({"row_counts": [{"database": "shop\n", "table": "orders", "min": 1}]},
+         "pg_backup_drill_row_counts[0].database", "a newline at character 5"),
+        ({"row_counts": [{"database": "shop", "table": "orders\n", "min": 1}]},
+         "pg_backup_drill_row_counts[0].table", "a newline at character 7"),
+        ({"sql": [{"database": "shop\t", "query": "SELECT 1", "expected": "1"}]},
+         "pg_backup_drill_sql[0].database", "a tab at character 5"),
+        ({"sql": [{"database": "shop", "name": "one\nrow", "query": "SELECT 1", "expected": "1"}]},
+         "pg_backup_drill_sql[0].name", "a newline at character 4"),
+        ({"sql": [{"database": "shop", "query": "SELECT 1\x00", "expected": "1"}]},
+         "pg_backup_drill_sql[0].query", "a NUL byte at character 9"),
+        ({"scratch_directory": "/var/tmp/drill\n"}, "pg_backup_drill_scratch_directory", "a newline at character 15"),
+        ({"result_dir": "/var/lib/drills\x1b"}, "pg_backup_drill_result_dir", "control character 0x1b"),
+    ])
+    def test_a_control_character_is_refused_naming_the_variable(self, overrides, variable, found):
+        values = settings(scratch_directory="/var/tmp/drill")
+        values.update(overrides)
+        with pytest.raises(PolicyError) as error:
+            drill.normalize_drill(**values)
+        assert error.value.variable == variable
+        assert str(error.value).startswith("%s: holds %s" % (variable, found)), str(error.value)
+
+    def test_an_alert_command_and_a_query_may_span_lines(self):
+        command = 'printf "%s\\n" "$PGOPS_ALERT_SUMMARY" \\\n\t| mail -s drill ops'
+        query = "SELECT count(*) > 0\n  FROM orders"
+        config = drill.normalize_drill(**settings(
+            scratch_directory="/var/tmp/drill", alert_command=command,
+            sql=[{"database": "shop", "query": query, "expected": "True"}]))
+        assert config["alert_command"] == command and config["sql"][0]["query"] == query
+
 
 class TestRunDrill(object):
     def test_passing_drill(self, tmp_path, monkeypatch):
