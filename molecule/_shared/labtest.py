@@ -21,16 +21,20 @@ def psql(name, sql, db="postgres"):
 
 
 def lab_secrets():
-    """Every secret the lab hands the roles: MinIO's keys and the generated passphrases."""
+    """Every secret the lab hands the roles: MinIO's keys and the keys kept on the controller."""
     secrets = []
     with open(os.path.join(os.environ["PGOPS_CACHE"], "pki", "minio-credentials.yml")) as f:
         secrets += [line.split(": ", 1)[1].strip() for line in f if ": " in line]
-    secrets_dir = os.path.join(os.path.dirname(INVENTORY), ".pgops-secrets")
-    if os.path.isdir(secrets_dir):
-        for name in os.listdir(secrets_dir):
-            with open(os.path.join(secrets_dir, name)) as f:
+    for parent, _dirs, names in os.walk(secrets_dir()):
+        for name in names:
+            with open(os.path.join(parent, name)) as f:
                 secrets.append(f.read().split()[0])
     return [s for s in secrets if len(s) >= 8]
+
+
+def secrets_dir():
+    """pg_backup_secrets_dir of the scenarios: the default, beside the inventory; a directory per host."""
+    return os.path.join(os.path.dirname(INVENTORY), ".pgops-secrets")
 
 
 def scheduled_job(name, user, job_name):
