@@ -1,15 +1,16 @@
 """An encryption key in use is never replaced. With the controller's secrets directory gone (another operator's
 clone, a CI runner), a converge changes no key on any host, takes every host's key back into the directory, and an
-old backup of the encrypted S3 repository still restores; a different key on the controller or in the policy is
+old backup of the encrypted S3 repository still restores (check mode writes nothing there); a different key on the controller or in the policy is
 refused before anything changes, naming the repository, the host and where the other key is."""
 import os
 import re
-import shutil
 import stat
 
 import pytest
 
-from labtest import ansible_playbook, assert_fails_first, host, module, secrets_dir
+from labtest import (
+    ansible_playbook, assert_fails_first, assert_only_the_controller_changed, host, module, secrets_dir,
+    secrets_moved_away)
 
 CONF = "/etc/pgbackrest/pgbackrest.conf"
 # (host that holds the repositories, its repository user, the database host whose directory keeps its keys)
@@ -46,17 +47,17 @@ def test_a_converge_without_the_controllers_secrets_changes_no_key_and_takes_the
     assert set(before["pg-bookworm"]) == {"repo2-cipher-pass"} and set(before["backup-trixie"]) == {"repo2-cipher-pass"}
     assert before["pg-trixie"] == {}, "the database host of a repository host holds no key"
     assert before["pg-bookworm"] != before["backup-trixie"], "generated keys are per host"
-    moved = secrets_dir() + ".moved-by-test_keys"
-    shutil.rmtree(moved, ignore_errors=True)
-    os.rename(secrets_dir(), moved)
-    passed = False
-    try:
+    with secrets_moved_away() as moved:
+        # check mode predicts what the converge takes back, and writes nothing on the controller
+        predicted = ansible_playbook("converge.yml", "--check", timeout=1800)
+        assert predicted.returncode == 0, predicted.stdout + predicted.stderr
+        assert not os.path.exists(secrets_dir()), "check mode wrote on the controller"
+        for name, _user, db in RUNNERS:
+            assert "%s: taken back from %s:%s (repo2-cipher-pass)" % (controller_key(db), name, CONF) \
+                in predicted.stdout, predicted.stdout
         result = ansible_playbook("converge.yml", timeout=1800)
-        output = result.stdout + result.stderr
-        assert result.returncode == 0, output
-        # nothing changed on any host: the only changes are the controller's copies
-        changed = re.findall(r"^changed: \[([^\]]+)\]", output, re.M)
-        assert changed and all(target.endswith(" -> localhost") for target in changed), changed
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert_only_the_controller_changed(result.stdout)
         assert cipher_passes() == before
         for name, _user, db in RUNNERS:
             path = controller_key(db)
@@ -67,12 +68,6 @@ def test_a_converge_without_the_controllers_secrets_changes_no_key_and_takes_the
             assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
             assert stat.S_IMODE(os.stat(os.path.dirname(path)).st_mode) == 0o700
         assert stat.S_IMODE(os.stat(secrets_dir()).st_mode) == 0o700
-        passed = True
-    finally:
-        if not passed:  # the later tests need the lab's keys where they were
-            shutil.rmtree(secrets_dir(), ignore_errors=True)
-            os.rename(moved, secrets_dir())
-    shutil.rmtree(moved)
 
 
 @pytest.mark.parametrize("name,user,_db", RUNNERS)

@@ -117,6 +117,7 @@ def plan(policy, configs, controller, new_keys, host, secrets_dir, storing_host=
     in_use, refusals = _read(policy, configs)
     files = dict((c["name"], c["files"]) for c in controller_files(policy, secrets_dir, host))
     material = walg.key_material if policy["tool"] == "walg" else (lambda key: key)
+
     def retired_file(location):
         return os.path.join(secrets_dir, host, _retired_name(policy["tool"], policy["stanza"], location))
 
