@@ -1,7 +1,9 @@
 """Helpers the scenarios' testinfra tests share: hosts by inventory name, SQL, S3 and the job schedule."""
+import contextlib
 import json
 import os
 import re
+import shutil
 import subprocess
 import time
 
@@ -27,16 +29,42 @@ def lsn(text):
 
 
 def lab_secrets():
-    """Every secret the lab hands the roles: MinIO's keys and the generated passphrases."""
+    """Every secret the lab hands the roles: MinIO's keys and the keys kept on the controller."""
     secrets = []
     with open(os.path.join(os.environ["PGOPS_CACHE"], "pki", "minio-credentials.yml")) as f:
         secrets += [line.split(": ", 1)[1].strip() for line in f if ": " in line]
-    secrets_dir = os.path.join(os.path.dirname(INVENTORY), ".pgops-secrets")
-    if os.path.isdir(secrets_dir):
-        for name in os.listdir(secrets_dir):
-            with open(os.path.join(secrets_dir, name)) as f:
+    for parent, _dirs, names in os.walk(secrets_dir()):
+        for name in names:
+            with open(os.path.join(parent, name)) as f:
                 secrets.append(f.read().split()[0])
     return [s for s in secrets if len(s) >= 8]
+
+
+def secrets_dir():
+    """pg_backup_secrets_dir of the scenarios: the default, beside the inventory; a directory per host."""
+    return os.path.join(os.path.dirname(INVENTORY), ".pgops-secrets")
+
+
+@contextlib.contextmanager
+def secrets_moved_away():
+    """The controller's secrets directory moved aside for the block, as on another operator's clone; yields where
+    it went, and removes that when the block passes (when it fails, the lab's directory is put back)."""
+    moved = secrets_dir() + ".moved-away"
+    shutil.rmtree(moved, ignore_errors=True)
+    os.rename(secrets_dir(), moved)
+    try:
+        yield moved
+    except BaseException:
+        shutil.rmtree(secrets_dir(), ignore_errors=True)
+        os.rename(moved, secrets_dir())
+        raise
+    shutil.rmtree(moved)
+
+
+def assert_only_the_controller_changed(output):
+    """A playbook's output in which every change was on the controller (a task delegated to localhost)."""
+    changed = re.findall(r"^changed: \[([^\]]+)\]", output, re.M)
+    assert changed and all(target.endswith(" -> localhost") for target in changed), changed
 
 
 def scheduled_job(name, user, job_name):

@@ -12,7 +12,7 @@ from ansible.errors import AnsibleFilterError
 from ansible_collections.pgops.backup.plugins.module_utils.core.errors import PolicyError, ToolError
 from ansible_collections.pgops.backup.plugins.module_utils.drivers import pgbackrest, registry, walg
 from ansible_collections.pgops.backup.plugins.module_utils.policy import (
-    normalize_policy, repositories_needing_passphrase, with_passphrases)
+    normalize_policy, with_passphrases)
 from ansible_collections.pgops.backup.plugins.plugin_utils.jobs import cron_job
 
 
@@ -28,10 +28,6 @@ def backup_policy(variables):
         _raise("unknown policy setting (%s)" % exc)
     except PolicyError as exc:
         _raise(exc)
-
-
-def passphrases_needed(policy):
-    return repositories_needing_passphrase(policy)
 
 
 def policy_with_passphrases(policy, passphrases):
@@ -126,7 +122,6 @@ class FilterModule(object):
     def filters(self):
         return {
             "backup_policy": backup_policy,
-            "passphrases_needed": passphrases_needed,
             "policy_with_passphrases": policy_with_passphrases,
             "archive_settings": archive_settings,
             "pgbackrest_config": pgbackrest_config,

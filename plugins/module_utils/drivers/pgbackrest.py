@@ -29,6 +29,11 @@ STATUS_NO_BACKUP = 2
 STATUS_MISSING_STANZA_DATA = 3
 QUEUE_MAX_VARIABLE = "pgbackrest_archive_push_queue_max"
 _SIZE_RE = re.compile(r"^(\d+)\s*([kmgtp]?)(?:i?b)?$", re.IGNORECASE)
+# pgBackRest's own defaults for what locates a repository, when pgbackrest.conf leaves them out
+DEFAULT_REPO_PATH = "/var/lib/pgbackrest"
+DEFAULT_STORAGE_PORT = 443
+CIPHER_TYPE = "aes-256-cbc"
+_REPO_OPTION_RE = re.compile(r"^repo(\d+)-(.+)$")
 
 
 def queue_max_bytes(value):
@@ -213,7 +218,11 @@ class PgBackRest(BackupTool):
                         (p + "retention-full", str(retention["full"])),
                         (p + "retention-diff", str(retention["diff"]) if retention["diff"] else None)]
             if repo["encrypt"]:
-                options += [(p + "cipher-type", "aes-256-cbc"), (p + "cipher-pass", repo["cipher_passphrase"])]
+                if not repo["cipher_passphrase"]:
+                    # never an empty or 'None' key: pgBackRest would encrypt the repository with it
+                    raise ToolError("repository %r is encrypted but has no passphrase (the key step of the role "
+                                    "did not run)" % repo["name"])
+                options += [(p + "cipher-type", CIPHER_TYPE), (p + "cipher-pass", repo["cipher_passphrase"])]
         return options
 
 
@@ -223,6 +232,67 @@ def render_config(sections, header):
     for name, options in sections:
         lines += ["", "[%s]" % name] + ["%s=%s" % (key, value) for key, value in options]
     return "\n".join(lines) + "\n"
+
+
+def parse_config(text):
+    """pgbackrest.conf as {section: {option: value}}, read as pgBackRest reads it: a line starting with '#' is a
+    comment, spaces around '=' do not count, and an option given twice keeps its last value."""
+    sections, current = {}, None
+    for line in (text or "").splitlines():
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        if line.startswith("[") and line.endswith("]"):
+            current = sections.setdefault(line[1:-1].strip(), {})
+        elif "=" in line and current is not None:
+            option, value = line.split("=", 1)
+            current[option.strip()] = value.strip()
+    return sections
+
+
+def _normal_path(path):
+    return "/" + str(path or "").strip().strip("/")
+
+
+def repository_location(repository, host):
+    """Where a repository of the policy keeps its files: a path on the host that holds it (``host``), or a
+    prefix in a bucket at an endpoint, wherever it is reached from."""
+    if repository["type"] == "posix":
+        return ("posix", host, _normal_path(repository["path"]))
+    return ("s3", repository["endpoint_host"].lower(), int(repository["endpoint_port"] or DEFAULT_STORAGE_PORT),
+            repository["bucket"], _normal_path(repository["prefix"]))
+
+
+def _configured_location(options, host):
+    kind = options.get("type", "posix")
+    path = _normal_path(options.get("path", DEFAULT_REPO_PATH))
+    if kind == "s3":
+        endpoint, dummy, port = options.get("s3-endpoint", "").partition(":")
+        port = options.get("storage-port") or port or DEFAULT_STORAGE_PORT
+        try:
+            port = int(port)
+        except ValueError:
+            pass
+        return ("s3", endpoint.lower(), port, options.get("s3-bucket"), path)
+    # a repository reached through repoN-host is on that host
+    return (kind, options.get("host", host), path)
+
+
+def keys_in_use(text, stanza, host):
+    """The passphrases a host's pgbackrest.conf (its text) encrypts repositories with, each with the
+    repository's location (see repository_location): [{'index', 'option', 'key', 'location'}]. The stanza's
+    section overrides [global], as in pgBackRest."""
+    config = parse_config(text)
+    options = dict(config.get("global", {}))
+    options.update(config.get(stanza, {}))
+    repositories = {}
+    for option, value in options.items():
+        match = _REPO_OPTION_RE.match(option)
+        if match:
+            repositories.setdefault(int(match.group(1)), {})[match.group(2)] = value
+    return [{"index": index, "option": "repo%d-cipher-pass" % index, "key": repo["cipher-pass"],
+             "location": _configured_location(repo, host)}
+            for index, repo in sorted(repositories.items()) if repo.get("cipher-pass")]
 
 
 def parse_info(text):

@@ -85,6 +85,62 @@ def libsodium_key_transform(key):
                     "later); got %d characters that are none of these" % (KEY_VARIABLE, LIBSODIUM_KEY_BYTES, len(text)))
 
 
+def _endpoint(repository):
+    endpoint = "https://%s" % repository["endpoint_host"]
+    if repository["endpoint_port"]:
+        endpoint += ":%d" % int(repository["endpoint_port"])
+    return endpoint
+
+
+def _s3_prefix(repository):
+    return "s3://%s%s" % (repository["bucket"], repository["prefix"])
+
+
+def repository_location(repository):
+    """Where wal-g keeps a repository of the policy: its endpoint and WALG_S3_PREFIX, as .walg.json holds them."""
+    return ("s3", _endpoint(repository).lower(), _s3_prefix(repository).rstrip("/"))
+
+
+def key_material(key, transform=None):
+    """What wal-g encrypts with for a key as written: its 32 bytes (as 'bytes:<hex>'), decoded by ``transform``
+    (hex, base64, none) or, when None, as the role would tell wal-g to decode it; 'text:<key>' when it decodes to
+    no key. Two keys compare equal exactly when wal-g would encrypt alike with them."""
+    text = str(key or "").strip()
+    try:
+        if transform is None:
+            transform = libsodium_key_transform(text) or "none"
+        if transform == "hex":
+            raw = binascii.unhexlify(text)
+        elif transform == "base64":
+            raw = base64.b64decode(text.encode("ascii"))
+        else:
+            raw = text.encode("utf-8")
+    except (ToolError, TypeError, ValueError, binascii.Error):
+        return "text:" + text
+    return "bytes:" + binascii.hexlify(raw).decode("ascii")
+
+
+def keys_in_use(text):
+    """The libsodium key a .walg.json (its text) encrypts with, and where it stores:
+    [{'option', 'key', 'material', 'location'}], empty when it encrypts nothing. ToolError when the file is no
+    JSON object: a key that cannot be read is not one to replace."""
+    try:
+        settings = json.loads(text)
+    except ValueError:
+        settings = None
+    if not isinstance(settings, dict):
+        raise ToolError("not a JSON object, so the key it holds cannot be read, and the role does not replace a key "
+                        "it cannot read: fix the file (or move it away if nothing was ever encrypted with it)")
+    key = str(settings.get("WALG_LIBSODIUM_KEY") or "").strip()
+    if not key:
+        return []
+    location = ("s3", str(settings.get("AWS_ENDPOINT") or "").lower(),
+                str(settings.get("WALG_S3_PREFIX") or "").rstrip("/"))
+    transform = str(settings.get("WALG_LIBSODIUM_KEY_TRANSFORM") or "none").lower()
+    return [{"option": "WALG_LIBSODIUM_KEY", "key": key, "material": key_material(key, transform),
+             "location": location}]
+
+
 def concurrency_for(cores):
     """WALG_UPLOAD_CONCURRENCY / WALG_DOWNLOAD_CONCURRENCY for a host with ``cores`` CPUs."""
     try:
@@ -213,14 +269,11 @@ class WalG(BackupTool):
             raise ToolError("pg_backup_compression: brotli needs a wal-g binary built with brotli (build tag "
                             "brotli), and this one is not; choose lz4, zstd or lzma, or install a wal-g built "
                             "with brotli")
-        endpoint = "https://%s" % repository["endpoint_host"]
-        if repository["endpoint_port"]:
-            endpoint += ":%d" % int(repository["endpoint_port"])
         data_directory = self._data_directory()
         concurrency = str(concurrency_for(cores))
         settings = {
-            "WALG_S3_PREFIX": "s3://%s%s" % (repository["bucket"], repository["prefix"]),
-            "AWS_ENDPOINT": endpoint,
+            "WALG_S3_PREFIX": _s3_prefix(repository),
+            "AWS_ENDPOINT": _endpoint(repository),
             "AWS_REGION": repository["region"],
             "AWS_S3_FORCE_PATH_STYLE": "true" if repository["uri_style"] == "path" else "false",
             "AWS_ACCESS_KEY_ID": repository["access_key"],

@@ -14,7 +14,7 @@ import pytest
 from ansible.errors import AnsibleFilterError
 
 from ansible_collections.pgops.backup.plugins.filter.policy import (
-    FilterModule, archive_settings, backup_jobs, backup_policy, passphrases_needed, pgbackrest_config,
+    FilterModule, archive_settings, backup_jobs, backup_policy, pgbackrest_config,
     policy_with_passphrases, walg_backup_support, walg_config, walg_version)
 from ansible_collections.pgops.backup.plugins.plugin_utils.jobs import JOB_WRAPPER
 
@@ -75,7 +75,7 @@ def filter_error(function, *args, **kwargs):
 
 def test_filters_are_registered():
     assert sorted(FilterModule().filters()) == sorted([
-        "backup_policy", "passphrases_needed", "policy_with_passphrases", "archive_settings", "pgbackrest_config",
+        "backup_policy", "policy_with_passphrases", "archive_settings", "pgbackrest_config",
         "backup_jobs", "tool_check_argv", "walg_config", "walg_backup_support", "walg_version", "pgbackrest_queue_max"])
 
 
@@ -100,10 +100,9 @@ class TestBackupPolicy:
         plain = backup_policy(variables(repositories=[
             {"name": "local", "type": "posix"},
             {"name": "offsite", "type": "s3", "bucket": "b", "access_key": "a", "secret_key": "s"}]))
-        assert passphrases_needed(plain) == ["offsite"]
         assert "offsite" in filter_error(policy_with_passphrases, plain, {})
         filled = policy_with_passphrases(plain, {"offsite": PASSPHRASE})
-        assert passphrases_needed(filled) == []
+        assert filled["repositories"][1]["cipher_passphrase"] == PASSPHRASE
 
 
 class TestArchiveSettings:

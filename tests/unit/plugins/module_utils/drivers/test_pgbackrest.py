@@ -13,7 +13,8 @@ import pytest
 
 from ansible_collections.pgops.backup.plugins.module_utils.core.errors import ToolError
 from ansible_collections.pgops.backup.plugins.module_utils.drivers.pgbackrest import (
-    LOG_PATH, PgBackRest, SPOOL_PATH, parse_info, render_config, stanza_state)
+    LOG_PATH, PgBackRest, SPOOL_PATH, keys_in_use, parse_config, parse_info, render_config, repository_location,
+    stanza_state)
 from ansible_collections.pgops.backup.plugins.module_utils.policy import (
     minimal_policy, normalize_policy, with_passphrases)
 
@@ -293,6 +294,68 @@ class TestRenderConfig:
     def test_secret_with_percent_and_hash_survives(self):
         raw = [("global", [("repo1-cipher-pass", "a%b#c;d=e")])]
         assert self.parse(render_config(raw, "h"))["global"]["repo1-cipher-pass"] == "a%b#c;d=e"
+
+
+class TestKeysInUse:
+    """What a host's pgbackrest.conf encrypts each repository with, read back from the file the role writes."""
+
+    def written(self, role="standalone", policy=None):
+        raw = PgBackRest(policy or two_repo_policy()).config_sections(
+            role, PG, 4, repository_host="backup1", pg_host="db1")
+        return render_config(raw, "Managed by pgops.backup")
+
+    def test_the_role_s_own_file_reads_back_its_key_and_location(self):
+        policy = two_repo_policy()
+        [found] = keys_in_use(self.written(policy=policy), "main", "db1")
+        assert found == {"index": 2, "option": "repo2-cipher-pass", "key": PASSPHRASE,
+                         "location": repository_location(policy["repositories"][1], "db1")}
+        assert found["location"] == ("s3", "minio.lab.internal", 9000, "pg-backups", "/pgbackrest")
+
+    def test_a_database_host_behind_a_repository_host_holds_no_key(self):
+        assert keys_in_use(self.written("pg"), "main", "db1") == []
+
+    def test_the_repository_host_holds_them(self):
+        [found] = keys_in_use(self.written("repository"), "main", "backup1")
+        assert found["key"] == PASSPHRASE and found["index"] == 2
+
+    def test_a_posix_repository_is_on_the_host_whose_file_it_is(self):
+        text = "[global]\nrepo1-path=/backups/\nrepo1-cipher-type=aes-256-cbc\nrepo1-cipher-pass=p1\n"
+        [found] = keys_in_use(text, "main", "db1")
+        assert found["location"] == ("posix", "db1", "/backups")
+        policy = two_repo_policy(repositories=[{"name": "local", "type": "posix", "path": "/backups"}])
+        assert repository_location(policy["repositories"][0], "db1") == found["location"]
+        assert repository_location(policy["repositories"][0], "backup1") != found["location"]
+
+    def test_pgbackrest_s_defaults_when_the_file_leaves_them_out(self):
+        text = "[global]\nrepo1-cipher-pass=p1\nrepo3-type=s3\nrepo3-s3-bucket=b\nrepo3-s3-endpoint=s3.example.com\n" \
+               "repo3-cipher-pass=p3\n"
+        found = keys_in_use(text, "main", "db1")
+        assert [f["location"] for f in found] == [("posix", "db1", "/var/lib/pgbackrest"),
+                                                  ("s3", "s3.example.com", 443, "b", "/var/lib/pgbackrest")]
+
+    def test_an_endpoint_with_its_port_is_the_same_place(self):
+        text = "[global]\nrepo1-type=s3\nrepo1-s3-bucket=pg-backups\nrepo1-s3-endpoint=MinIO.lab.internal:9000\n" \
+               "repo1-path=/pgbackrest/\nrepo1-cipher-pass=p1\n"
+        [found] = keys_in_use(text, "main", "db1")
+        assert found["location"] == repository_location(two_repo_policy()["repositories"][1], "db1")
+
+    def test_the_stanza_s_section_overrides_global_and_other_stanzas_do_not_count(self):
+        text = ("# comment\n[global]\nrepo1-cipher-pass = global-pass\n[main]\nrepo1-cipher-pass=stanza-pass\n"
+                "[other]\nrepo2-cipher-pass=other-pass\n")
+        assert [(f["index"], f["key"]) for f in keys_in_use(text, "main", "db1")] == [(1, "stanza-pass")]
+
+    def test_a_passphrase_with_equals_and_hash_is_read_whole(self):
+        text = "[global]\nrepo1-cipher-pass=a=b#c\n"
+        assert keys_in_use(text, "main", "db1")[0]["key"] == "a=b#c"
+
+    def test_an_empty_or_missing_file_holds_no_key(self):
+        assert keys_in_use("", "main", "db1") == [] and parse_config(None) == {}
+
+    def test_an_encrypted_repository_without_a_passphrase_is_never_written(self):
+        policy = two_repo_policy()
+        policy["repositories"][1]["cipher_passphrase"] = None
+        with pytest.raises(ToolError, match="'offsite' is encrypted but has no passphrase"):
+            PgBackRest(policy).config_sections("standalone", PG, 4)
 
 
 class TestParseInfo:

@@ -16,8 +16,8 @@ from ansible_collections.pgops.backup.plugins.module_utils.core.errors import To
 from ansible_collections.pgops.backup.plugins.module_utils.drivers.pgbackrest import PgBackRest
 from ansible_collections.pgops.backup.plugins.module_utils.drivers.registry import driver_for
 from ansible_collections.pgops.backup.plugins.module_utils.drivers.walg import (
-    BINARY, WalG, backup_support, concurrency_for, libsodium_key_transform, parse_backup_list, parse_wal_show,
-    version_tuple)
+    BINARY, WalG, backup_support, concurrency_for, key_material, keys_in_use, libsodium_key_transform,
+    parse_backup_list, parse_wal_show, repository_location, version_tuple)
 from ansible_collections.pgops.backup.plugins.module_utils.policy import minimal_policy, normalize_policy
 
 CLUSTER = {"name": "main", "major": 15, "data_directory": "/var/lib/postgresql/15/main", "port": 5433,
@@ -638,3 +638,39 @@ def test_real_wal_show_output_gives_the_archive_range():
                         "wal-show-detailed.captured.json")
     with open(path) as f:
         assert parse_wal_show(f.read()) == {"min": "000000010000000000000001", "max": "000000010000000000000001"}
+
+
+class TestKeysInUse:
+    """What a host's .walg.json encrypts with, read back from the file the role writes."""
+
+    @pytest.mark.parametrize("key", [HEX_KEY, BASE64_KEY, "p" * 32])
+    def test_the_role_s_own_file_reads_back_its_key_and_location(self, key):
+        policy = walg_policy()
+        [found] = keys_in_use(json.dumps(config(policy, libsodium_key=key)))
+        assert found["key"] == key and found["option"] == "WALG_LIBSODIUM_KEY"
+        assert found["material"] == key_material(key)
+        assert found["location"] == repository_location(policy["repositories"][0])
+        assert found["location"] == ("s3", "https://minio.lab.internal:9000", "s3://pg-backups/walg")
+
+    def test_an_unencrypted_repository_holds_no_key(self):
+        assert keys_in_use(json.dumps(config(walg_policy(s3(encrypt=False))))) == []
+
+    def test_one_key_written_as_hex_or_base64_is_the_same_key(self):
+        raw = bytes(range(32))
+        as_hex, as_base64 = raw.hex(), base64.b64encode(raw).decode("ascii")
+        assert key_material(as_hex) == key_material(as_base64) == "bytes:" + raw.hex()
+        assert key_material(HEX_KEY) != key_material(BASE64_KEY)
+
+    def test_the_transform_in_the_file_decides_how_its_key_reads(self):
+        # wal-g before 2.0 ignores the transform: a file without one uses the key's text
+        text = json.dumps({"WALG_LIBSODIUM_KEY": HEX_KEY, "WALG_S3_PREFIX": "s3://b/p", "AWS_ENDPOINT": "https://e"})
+        assert keys_in_use(text)[0]["material"] == "bytes:" + HEX_KEY.encode("ascii").hex()
+        assert keys_in_use(text)[0]["material"] != key_material(HEX_KEY)
+
+    def test_a_key_that_decodes_to_nothing_still_compares(self):
+        assert key_material("not a key") == "text:not a key" != key_material("not a key either")
+
+    @pytest.mark.parametrize("text", ["", "{not json", "[]"])
+    def test_a_file_that_is_no_json_object_is_refused_not_ignored(self, text):
+        with pytest.raises(ToolError, match="the role does not replace a key it cannot read"):
+            keys_in_use(text)
