@@ -13,6 +13,9 @@ module: pg_restore
 short_description: Restore a physical backup into a data directory, or a logical backup into a database
 description:
   - Restores a backup into O(data_directory) and sets the recovery target; PostgreSQL reaches it on start.
+    PostgreSQL never promotes by itself - to V(latest) it recovers in standby mode (it waits at the end of the
+    archive), at an exact target it pauses (O(target_action)). Then M(pgops.backup.pg_recovery) proves where
+    replay ended (the end of the archive, or the target) and promotes it, or stops it and fails.
   - With O(tool=logical), restores a dump of a logical backup (pgops.backup.dumps) into O(database) instead -
     globals first, then pg_restore with O(jobs) parallel jobs, only O(tables) when given; it creates a missing
     database and refuses one that holds relations unless O(overwrite) is set; it checks the dump's files against
@@ -85,10 +88,13 @@ options:
         description: The time (V(2026-11-26 10:15:00+00)), LSN (V(0/3000060)), xid or restore point name.
         type: str
   target_action:
-    description: What PostgreSQL does at the target (not used with V(latest)).
+    description:
+      - What PostgreSQL does at the target (not used with V(latest), which always recovers in standby mode).
+      - V(pause) lets M(pgops.backup.pg_recovery) prove the target was reached before it promotes; with V(promote),
+        PostgreSQL promotes by itself (it refuses to when the archive ends before the target).
     type: str
     choices: [promote, pause, shutdown]
-    default: promote
+    default: pause
   delta:
     description: Restore into a non-empty directory, changing only what differs (pgBackRest only).
     type: bool
@@ -172,7 +178,7 @@ def main():
         data_directory=dict(type="path"),
         backup=dict(type="str"),
         target=dict(type="dict", default={"type": "latest"}, options=target_argument_spec()),
-        target_action=dict(type="str", default="promote", choices=["promote", "pause", "shutdown"]),
+        target_action=dict(type="str", default="pause", choices=["promote", "pause", "shutdown"]),
         delta=dict(type="bool", default=False),
         primary=dict(type="bool", default=False),
         repository=dict(type="int"),
@@ -200,9 +206,10 @@ def main():
         module.fail_json(msg="%s holds a running cluster: stop it first; pg_restore never touches a running "
                              "cluster" % data_directory)
     # The record beside the directory counts only while the directory still holds that restore, never started
-    # since (PostgreSQL removes recovery.signal when recovery ends): an emptied, replaced or since-used
-    # directory is restored again.
-    untouched = os.path.exists(os.path.join(data_directory, "recovery.signal"))
+    # since (PostgreSQL removes recovery.signal and standby.signal when it promotes): an emptied, replaced or
+    # since-used directory is restored again.
+    untouched = any(os.path.exists(os.path.join(data_directory, signal))
+                    for signal in ("recovery.signal", "standby.signal"))
     if state == "stopped" and untouched and same_restore(read_marker(data_directory), record):
         module.exit_json(changed=False, restored=record,
                          msg="%s already holds this restore; nothing to do" % data_directory)
@@ -230,8 +237,8 @@ def main():
     except (ToolError, ValueError) as exc:
         module.fail_json(msg=str(exc))
     write_marker(data_directory, record)
-    module.exit_json(changed=True, restored=record, msg="%s restored; start PostgreSQL to recover to the target"
-                     % data_directory)
+    module.exit_json(changed=True, restored=record, msg="%s restored; start PostgreSQL, then pgops.backup.pg_recovery "
+                     "proves where recovery ended and promotes" % data_directory)
 
 
 if __name__ == "__main__":
