@@ -30,7 +30,10 @@ _RESTORED_RE = re.compile(r'restored log file "([0-9A-F]{24})" from archive')
 _RECORD_ERROR_RE = re.compile(r"(invalid|incorrect|unexpected|missing|could not).* (at|in log segment) ")
 _START_RE = re.compile(r"LOG:\s+starting PostgreSQL")
 _SEVERE_RE = re.compile(r"\b(FATAL|PANIC):")
-_TOOL_ERROR_RE = re.compile(r"\bERROR:|unable to find|does not exist")
+_FETCH_ERROR_RE = re.compile(r"ERROR|unable to find|cannot|No such file|does not exist|not found")
+_WAITING_RE = re.compile(r"waiting for WAL to become available")
+_REDO_DONE_RE = re.compile(r"redo done at ([0-9A-F]+/[0-9A-F]+)")
+_LAST_COMMIT_RE = re.compile(r"last completed transaction was at log time (.+)$")
 
 STATE_SQL = (
     "SELECT pg_is_in_recovery() AS recovering, pg_last_wal_replay_lsn()::text AS lsn, "
@@ -73,14 +76,19 @@ def this_start(log_text):
     return lines[starts[-1]:] if starts else lines
 
 
-def postgres_says(lines):
-    """PostgreSQL's own reason: its last FATAL or PANIC line, else the restore command's last error, else its last
-    complaint about a record; None when the log says nothing of the kind."""
-    for pattern in (_SEVERE_RE, _TOOL_ERROR_RE, _RECORD_ERROR_RE):
-        matching = [line.strip() for line in lines if pattern.search(line)]
-        if matching:
-            return matching[-1]
-    return None
+def postgres_says(lines, segment=None):
+    """PostgreSQL's own reason: its last FATAL or PANIC line, else its last complaint about a record, else the
+    restore command's last error about ``segment``, else PostgreSQL waiting for WAL; None when the log says
+    nothing of the kind."""
+    def last(predicate):
+        matching = [line.strip() for line in lines if predicate(line)]
+        return matching[-1] if matching else None
+
+    return (last(_SEVERE_RE.search)
+            or last(lambda line: "LOG:" in line and _RECORD_ERROR_RE.search(line))
+            or (segment and last(lambda line: segment in line and _FETCH_ERROR_RE.search(line)
+                                 and not _RESTORED_RE.search(line)))
+            or last(_WAITING_RE.search))
 
 
 def first_unreplayed(lines, state):
@@ -102,6 +110,18 @@ def first_unreplayed(lines, state):
         return None, "missing"
     position = parse_lsn(state["lsn"])
     return segment_name(state.get("timeline") or 1, segment_of(max(position - 1, 0), size) + 1, size), "missing"
+
+
+def ended_per_log(lines, state):
+    """A server that ended recovery by itself (a FATAL at the end of the archive) logged where: its 'redo done at'
+    and last transaction's time replace the last position read over a connection."""
+    redo = [m.group(1) for m in (_REDO_DONE_RE.search(line) for line in lines) if m]
+    if not redo:
+        return state
+    state = dict(state, lsn=redo[-1], epoch=None)
+    commits = [m.group(1).strip() for m in (_LAST_COMMIT_RE.search(line) for line in lines) if m]
+    state["at"] = commits[-1] if commits else None
+    return state
 
 
 def measured(state, end):
@@ -153,23 +173,26 @@ def watch(probe, alive, target, end, timeout, stall=STALL_SECONDS, settle=SETTLE
 
 def failure_message(problem, target, state, end, lines):
     """One message: what stopped, where replay ended and the archive ends, the segment, PostgreSQL's words."""
-    words = postgres_says(lines)
+    segment, how = first_unreplayed(lines, state) if target["type"] == "latest" else (None, None)
+    words = postgres_says(lines, segment)
     parts = [problem]
     if state.get("lsn"):
         parts.append("replay ended at LSN %s%s" % (state["lsn"], " (last commit %s)" % state["at"]
                                                     if state.get("at") else ""))
     if target["type"] == "latest":
         parts.append("the archive ends at segment %s" % end)
-        segment, how = first_unreplayed(lines, state)
-        if segment:
-            parts.append("segment %s is %s (in every repository, or the repository became unreachable)"
-                         % (segment, "missing" if how == "missing" else "unreadable: corrupt or cut short"))
+        if segment and how == "missing":
+            parts.append("segment %s is missing (from every repository, or the repository became unreachable)"
+                         % segment)
+        elif segment:
+            parts.append("segment %s is unreadable: PostgreSQL rejected a record in it (corrupt or cut short)"
+                         % segment)
     else:
         parts.append("the target %s %s was not reached" % (target["type"], target.get("value") or ""))
     parts.append("PostgreSQL said: %s" % (words or "nothing in its log"))
     return "; ".join(parts) + (". The cluster was stopped without promoting, and nothing was archived from it: "
-                               "restore the missing WAL into the repository and start again, or restore to a "
-                               "target before the gap")
+                               "put the segment back into the repository (or bring the repository back) and start "
+                               "it again, or restore to a target before the gap")
 
 
 def promote(conn, query, state):
@@ -208,6 +231,8 @@ def prove_and_promote(session, alive, stop, read_log, target, end, timeout, stal
     except Exception as exc:  # psycopg2 errors and the like: the cluster is stopped all the same
         failure = RecoveryFailed("recovery could not be checked: %s" % exc, state)
     stop()
-    message = failure_message(str(failure), target, state, end, this_start(read_log()))
+    lines = this_start(read_log())
+    state = ended_per_log(lines, state)
+    message = failure_message(str(failure), target, state, end, lines)
     raise RecoveryFailed(message, measured(state, end))
 

@@ -119,6 +119,7 @@ def test_a_server_that_dies_fails_in_its_own_words():
         prove(server, target=XID, log=log)
     message = str(failed.value)
     assert message.startswith("PostgreSQL stopped during recovery")
+    assert failed.value.state["replay_end_lsn"] is None
     assert "the target xid 1234 was not reached" in message
     assert message.count("FATAL:  could not read from archive") == 1
 
@@ -127,7 +128,20 @@ def test_only_the_log_since_the_last_start_counts():
     old = "2026-11-25 09:00:00.000 UTC [9] FATAL:  an old failure\n"
     lines = recovery.this_start(old + LOG)
     assert lines[0].endswith("starting PostgreSQL 15.8 (Debian 15.8-0+deb12u1)")
-    assert recovery.postgres_says(lines) == "INFO: unable to find 000000010000000000000005 in the archive"
+    assert recovery.postgres_says(lines, "000000010000000000000005") == \
+        "INFO: unable to find 000000010000000000000005 in the archive"
+
+
+def test_the_words_about_the_segment_win_over_the_next_timeline_probe_and_the_wait():
+    # as PostgreSQL 15 logs a gap with restore_command = 'cp ...' (captured with the local harness)
+    lines = recovery.this_start(LOG.replace("INFO: unable to find 000000010000000000000005 in the archive\n", "") + (
+        "cp: cannot stat '/archive/000000010000000000000005': No such file or directory\n"
+        "cp: cannot stat '/archive/00000002.history': No such file or directory\n"
+        "2026-11-26 10:00:02.000 UTC [11] LOG:  waiting for WAL to become available at 0/5000018\n"))
+    assert recovery.postgres_says(lines, "000000010000000000000005") == \
+        "cp: cannot stat '/archive/000000010000000000000005': No such file or directory"
+    assert recovery.postgres_says(lines, "000000010000000000000006") == \
+        "2026-11-26 10:00:02.000 UTC [11] LOG:  waiting for WAL to become available at 0/5000018"
 
 
 def test_an_exact_target_is_proven_by_the_pause_there_and_resumed():
@@ -167,3 +181,21 @@ def test_time_running_out_fails():
     with pytest.raises(recovery.RecoveryFailed) as failed:
         prove(server, timeout=5)
     assert str(failed.value).startswith("PostgreSQL did not accept connections within 5 s")
+
+
+def test_a_server_that_ended_recovery_by_itself_is_measured_from_its_log():
+    # PostgreSQL 15's own lines when the archive ends before a time target (captured with the local harness)
+    log = LOG + (
+        "2026-11-26 10:00:03.333 UTC [11] LOG:  redo done at 0/3025FF0 system usage: CPU: user: 0.00 s\n"
+        "2026-11-26 10:00:03.333 UTC [11] LOG:  last completed transaction was at log time "
+        "2026-11-26 09:59:40.870701+00\n"
+        "2026-11-26 10:00:03.333 UTC [11] FATAL:  recovery ended before configured recovery target was reached\n")
+    server = FakeServer([state("0/2000100"), RuntimeError("connection refused")])
+    server_alive = iter([True, False])
+    with pytest.raises(recovery.RecoveryFailed) as failed:
+        recovery.prove_and_promote(server.session, lambda: next(server_alive, False), server.stop, lambda: log,
+                                   {"type": "time", "value": "2026-11-26 10:00:00+00"}, END, 600, clock=server.clock,
+                                   sleep=server.sleep)
+    assert failed.value.state["replay_end_lsn"] == "0/3025FF0"
+    assert failed.value.state["replay_end_time"] == "2026-11-26 09:59:40.870701+00"
+    assert "FATAL:  recovery ended before configured recovery target was reached" in str(failed.value)
