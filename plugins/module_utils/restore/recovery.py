@@ -148,6 +148,8 @@ def watch(probe, alive, target, end, timeout, stall=STALL_SECONDS, settle=SETTLE
         now = clock()
         try:
             state = probe()
+        except ImportError:  # no psycopg2: waiting would not help
+            raise
         except Exception as exc:  # not accepting connections yet, or gone
             if not alive():
                 raise RecoveryFailed("PostgreSQL stopped during recovery", state)
@@ -230,8 +232,8 @@ def prove_and_promote(session, alive, stop, read_log, target, end, timeout, stal
         failure = exc
     except Exception as exc:  # psycopg2 errors and the like: the cluster is stopped all the same
         failure = RecoveryFailed("recovery could not be checked: %s" % exc, state)
+    lines = this_start(read_log())  # before the stop, whose own lines (an immediate shutdown's FATAL) are not the reason
     stop()
-    lines = this_start(read_log())
     state = ended_per_log(lines, state)
     message = failure_message(str(failure), target, state, end, lines)
     raise RecoveryFailed(message, measured(state, end))
