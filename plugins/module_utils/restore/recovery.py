@@ -130,16 +130,25 @@ def measured(state, end):
             "replay_end_epoch": state.get("epoch"), "archive_end_segment": end}
 
 
+def last_restored(lines):
+    """The last segment PostgreSQL logged as restored from the archive: how far recovery got before it accepts
+    connections."""
+    names = [m.group(1) for m in (_RESTORED_RE.search(line) for line in lines) if m]
+    return names[-1] if names else None
+
+
 def watch(probe, alive, target, end, timeout, stall=STALL_SECONDS, settle=SETTLE_SECONDS, clock=time.time,
-          sleep=time.sleep):
+          sleep=time.sleep, progress=None):
     """Wait until replay has ended where it must: inside or past segment ``end`` (latest), or paused at an exact
     target. Returns the last state; RecoveryFailed when replay stops short, the server dies, or time runs out.
 
     probe(): recovery_state() of a fresh connection, raising while the server does not accept connections;
-    alive(): whether the postmaster runs.
+    alive(): whether the postmaster runs; progress(): while it accepts none (before a consistent state), a mark
+    of how far recovery got (last_restored()): a mark that stays for ``stall`` seconds is replay stopped too.
     """
     deadline = clock() + timeout
     last, moved, state = None, clock(), {}
+    mark = None
     latest = target["type"] == "latest"
     if latest and not end:
         raise RecoveryFailed("the end of the archive is unknown (no repository reports its archive), so nothing "
@@ -153,6 +162,13 @@ def watch(probe, alive, target, end, timeout, stall=STALL_SECONDS, settle=SETTLE
         except Exception as exc:  # not accepting connections yet, or gone
             if not alive():
                 raise RecoveryFailed("PostgreSQL stopped during recovery", state)
+            current = progress() if progress is not None and not state else None
+            if current is not None:  # without a log that names restored segments, only the timeout counts
+                if current != mark:
+                    mark, moved = current, now
+                elif now - moved >= stall:
+                    raise RecoveryFailed("recovery has restored no WAL for %d s and does not accept connections yet "
+                                         "(it has not reached a consistent state)" % stall, state)
             if now > deadline:
                 raise RecoveryFailed("PostgreSQL did not accept connections within %d s: %s" % (timeout, exc), state)
             sleep(1)
@@ -215,7 +231,8 @@ def prove_and_promote(session, alive, stop, read_log, target, end, timeout, stal
     probe = lambda: session(lambda conn, query: recovery_state(conn, query))  # noqa: E731
     state = {}
     try:
-        state = watch(probe, alive, target, end, timeout, stall=stall, clock=clock, sleep=sleep)
+        state = watch(probe, alive, target, end, timeout, stall=stall, clock=clock, sleep=sleep,
+                      progress=lambda: last_restored(this_start(read_log())))
         result = measured(state, end)
         if not state["recovering"]:
             if target["type"] == "latest" and state.get("lsn") and end and not reached(

@@ -199,3 +199,18 @@ def test_a_server_that_ended_recovery_by_itself_is_measured_from_its_log():
     assert failed.value.state["replay_end_lsn"] == "0/3025FF0"
     assert failed.value.state["replay_end_time"] == "2026-11-26 09:59:40.870701+00"
     assert "FATAL:  recovery ended before configured recovery target was reached" in str(failed.value)
+
+
+def test_replay_that_stops_before_a_consistent_state_fails_once_no_wal_is_restored_for_the_stall_time():
+    server = FakeServer([RuntimeError("the database system is starting up")])
+    with pytest.raises(recovery.RecoveryFailed) as failed:
+        prove(server, stall=30)
+    assert str(failed.value).startswith("recovery has restored no WAL for 30 s and does not accept connections")
+    assert "segment 000000010000000000000005 is missing" in str(failed.value) and server.stopped
+    assert server.now < 40
+
+
+def test_a_segment_restored_again_and_again_is_no_progress():
+    lines = recovery.this_start(LOG + '2026-11-26 10:00:09.000 UTC [11] LOG:  restored log file '
+                                      '"000000010000000000000004" from archive\n')
+    assert recovery.last_restored(lines) == "000000010000000000000004"
