@@ -78,8 +78,8 @@ def this_start(log_text):
 
 def postgres_says(lines, segment=None):
     """PostgreSQL's own reason: its last FATAL or PANIC line, else its last complaint about a record, else the
-    restore command's last error about ``segment``, else PostgreSQL waiting for WAL; None when the log says
-    nothing of the kind."""
+    restore command's last error about ``segment``, else PostgreSQL waiting for WAL, else the last error any
+    program logged; None when the log says nothing of the kind."""
     def last(predicate):
         matching = [line.strip() for line in lines if predicate(line)]
         return matching[-1] if matching else None
@@ -88,7 +88,8 @@ def postgres_says(lines, segment=None):
             or last(lambda line: "LOG:" in line and _RECORD_ERROR_RE.search(line))
             or (segment and last(lambda line: segment in line and _FETCH_ERROR_RE.search(line)
                                  and not _RESTORED_RE.search(line)))
-            or last(_WAITING_RE.search))
+            or last(_WAITING_RE.search)
+            or last(lambda line: "ERROR" in line))
 
 
 def first_unreplayed(lines, state):
@@ -135,6 +136,13 @@ def last_restored(lines):
     connections."""
     names = [m.group(1) for m in (_RESTORED_RE.search(line) for line in lines) if m]
     return names[-1] if names else None
+
+
+def restored_mark(log_text):
+    """watch()'s progress mark: the last segment restored since the start ('' for none yet); None without a log."""
+    if not log_text:
+        return None
+    return last_restored(this_start(log_text)) or ""
 
 
 def watch(probe, alive, target, end, timeout, stall=STALL_SECONDS, settle=SETTLE_SECONDS, clock=time.time,
@@ -191,13 +199,13 @@ def watch(probe, alive, target, end, timeout, stall=STALL_SECONDS, settle=SETTLE
 
 def failure_message(problem, target, state, end, lines):
     """One message: what stopped, where replay ended and the archive ends, the segment, PostgreSQL's words."""
-    segment, how = first_unreplayed(lines, state) if target["type"] == "latest" else (None, None)
+    segment, how = first_unreplayed(lines, state) if target["type"] == "latest" and end else (None, None)
     words = postgres_says(lines, segment)
     parts = [problem]
     if state.get("lsn"):
         parts.append("replay ended at LSN %s%s" % (state["lsn"], " (last commit %s)" % state["at"]
                                                     if state.get("at") else ""))
-    if target["type"] == "latest":
+    if target["type"] == "latest" and end:
         parts.append("the archive ends at segment %s" % end)
         if segment and how == "missing":
             parts.append("segment %s is missing (from every repository, or the repository became unreachable)"
@@ -232,7 +240,7 @@ def prove_and_promote(session, alive, stop, read_log, target, end, timeout, stal
     state = {}
     try:
         state = watch(probe, alive, target, end, timeout, stall=stall, clock=clock, sleep=sleep,
-                      progress=lambda: last_restored(this_start(read_log())))
+                      progress=lambda: restored_mark(read_log()))
         result = measured(state, end)
         if not state["recovering"]:
             if target["type"] == "latest" and state.get("lsn") and end and not reached(

@@ -214,3 +214,18 @@ def test_a_segment_restored_again_and_again_is_no_progress():
     lines = recovery.this_start(LOG + '2026-11-26 10:00:09.000 UTC [11] LOG:  restored log file '
                                       '"000000010000000000000004" from archive\n')
     assert recovery.last_restored(lines) == "000000010000000000000004"
+
+
+def test_no_wal_restored_at_all_counts_as_stalled_where_the_log_is_read_but_not_without_a_log():
+    assert recovery.restored_mark("2026-11-26 10:00:00.000 UTC [10] LOG:  starting PostgreSQL 15.8\n") == ""
+    assert recovery.restored_mark("") is None
+    server = FakeServer([RuntimeError("the database system is starting up")])
+    with pytest.raises(recovery.RecoveryFailed) as failed:
+        prove(server, stall=30, log="2026-11-26 10:00:00.000 UTC [10] LOG:  starting PostgreSQL 15.8\n"
+                                    "ERROR: [039]: HTTP request failed with 503 (Service Unavailable)\n")
+    assert str(failed.value).startswith("recovery has restored no WAL for 30 s") and server.now < 40
+    assert "PostgreSQL said: ERROR: [039]: HTTP request failed with 503" in str(failed.value)
+    server = FakeServer([RuntimeError("the database system is starting up")])
+    with pytest.raises(recovery.RecoveryFailed) as failed:
+        prove(server, stall=30, log="", timeout=100)
+    assert str(failed.value).startswith("PostgreSQL did not accept connections within 100 s")
