@@ -56,6 +56,12 @@ options:
       value:
         description: As pg_restore's O(target.value).
         type: str
+  archive_end:
+    description:
+      - The last segment the repositories held before recovery started (pg_restore's C(archive_end_segment)), so
+        that a repository that fails during recovery cannot hide where the archive ends.
+      - Read from the repositories when not given.
+    type: str
   timeout:
     description: Seconds recovery may take in all.
     type: int
@@ -120,6 +126,7 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.pgops.backup.plugins.module_utils.core.errors import ToolError
 from ansible_collections.pgops.backup.plugins.module_utils.core.postgres import connect, query
 from ansible_collections.pgops.backup.plugins.module_utils.core.targets import normalize_target
+from ansible_collections.pgops.backup.plugins.module_utils.core.wal import parse_segment
 from ansible_collections.pgops.backup.plugins.module_utils.module_support import (
     target_argument_spec, tool_argument_spec, tool_for)
 from ansible_collections.pgops.backup.plugins.module_utils.restore.physical import (
@@ -136,6 +143,7 @@ def main():
         socket_dir=dict(type="path", default="/var/run/postgresql"),
         log_file=dict(type="path"),
         target=dict(type="dict", default={"type": "latest"}, options=target_argument_spec()),
+        archive_end=dict(type="str"),
         timeout=dict(type="int", default=1800),
         stall_timeout=dict(type="int", default=60),
     )
@@ -161,13 +169,16 @@ def main():
             module.run_command([pg_ctl(data), "-D", data, "-m", "fast", "-w", "stop"])
 
     tool, dummy, run = tool_for(module)
-    end = None
+    end = params["archive_end"]
     try:
-        end = archive_end(tool, run)
+        if end:
+            parse_segment(end)
+        else:
+            end = archive_end(tool, run)
         result = prove_and_promote(session, lambda: data_directory_state(data) == "running", stop,
                                    lambda: read_text(params["log_file"]), target, end, params["timeout"],
                                    stall=params["stall_timeout"], clock=time.time, sleep=time.sleep)
-    except ToolError as exc:
+    except (ToolError, ValueError) as exc:
         stop()
         module.fail_json(msg="the end of the archive could not be read, so recovery cannot be proven: %s. The "
                              "cluster was stopped without promoting" % exc, archive_end_segment=end)

@@ -152,6 +152,12 @@ backup:
   description: Label of the backup a restore starts from, where the module chose it (a time or LSN target, wal-g).
   returned: when it was chosen
   type: str
+archive_end_segment:
+  description: The last WAL segment the repositories held once the backup was restored, for pgops.backup.pg_recovery's
+    O(pgops.backup.pg_recovery#module:archive_end).
+  returned: when a physical backup was restored
+  type: str
+  sample: "000000010000000000000009"
 msg:
   description: What was done.
   returned: always
@@ -167,9 +173,19 @@ from ansible_collections.pgops.backup.plugins.module_utils.core.targets import c
 from ansible_collections.pgops.backup.plugins.module_utils.module_support import (
     local_cluster, target_argument_spec, tool_argument_spec, tool_for)
 from ansible_collections.pgops.backup.plugins.module_utils.restore.logical import logical_argument_spec, restore_logical
+from ansible_collections.pgops.backup.plugins.module_utils.restore.recovery import archive_end
 from ansible_collections.pgops.backup.plugins.module_utils.restore.physical import (
     apply_restore_plan, clear_marker, data_directory_state, read_marker, restore_record, same_restore,
     starting_backup, write_marker)
+
+
+def end_of_archive(tool, run):
+    """The end replay must reach, read before anything is fetched: the repository may fail during recovery. None
+    when it cannot be read now (pg_recovery reads it again, and fails if it still cannot)."""
+    try:
+        return archive_end(tool, run)
+    except ToolError:
+        return None
 
 
 def main():
@@ -233,11 +249,12 @@ def main():
         clear_marker(data_directory)
         if state == "missing":  # a lost server's: pgBackRest restores only into a directory that exists
             os.makedirs(data_directory, 0o700)
+        end = end_of_archive(tool, run)
         apply_restore_plan(plan, data_directory, run)
     except (ToolError, ValueError) as exc:
         module.fail_json(msg=str(exc))
     write_marker(data_directory, record)
-    module.exit_json(changed=True, restored=record, msg="%s restored; start PostgreSQL, then pgops.backup.pg_recovery "
+    module.exit_json(changed=True, restored=record, archive_end_segment=end, msg="%s restored; start PostgreSQL, then pgops.backup.pg_recovery "
                      "proves where recovery ended and promotes" % data_directory)
 
 

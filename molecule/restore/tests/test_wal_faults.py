@@ -1,12 +1,15 @@
-"""A WAL segment missing from every repository after the newest backup, and one with a flipped byte:
-playbooks/restore.yml and the drill fail loudly naming it, the cluster stays un-promoted and the stanza's archive
-unchanged; with the segment repaired, the same restore goes on and every acknowledged commit is there. Runs last
-(file order): it loses rst-bookworm's cluster twice more and leaves it restored."""
+"""A WAL segment missing from every repository after the newest backup, one with a flipped byte (rst-bookworm), and
+the repository stopped during recovery (rst-walg): playbooks/restore.yml (and the drill) fail loudly naming the
+segment or the error, the cluster stays un-promoted and the archive unchanged; repaired, the same restore goes on and
+every acknowledged commit is there. Runs last (file order): it loses the servers again and leaves them restored."""
 import json
+import subprocess
+import threading
+import time
 
 import pytest
 
-from labtest import ansible_playbook, host, psql, run_as, scheduled_job, wait_for
+from labtest import ansible_playbook, host, psql, run_as, s3_objects, scheduled_job, wait_for
 
 NAME = "rst-bookworm"
 SERVICE = "postgresql@15-main"
@@ -209,3 +212,74 @@ def test_drill_with_a_flipped_byte_fails_loudly(corrupt):
 
 def test_with_the_byte_flipped_back_the_same_restore_completes_with_every_commit(corrupt):
     assert_restores_every_commit_once_repaired(corrupt["table"])
+
+
+WALG, WALG_SERVICE, WALG_DATA = "rst-walg", "postgresql@13-main", "/var/lib/postgresql/13/main"
+
+
+def docker(name, command):
+    return subprocess.run(["docker", "exec", name, "sh", "-c", command], capture_output=True, text=True, check=False)
+
+
+def stop_minio_when_restored(done):
+    """MinIO stopped as soon as the restored data directory has its standby.signal, before PostgreSQL starts."""
+    deadline = time.time() + 600
+    while time.time() < deadline and not done.is_set():
+        if docker(WALG, "test -f %s/standby.signal" % WALG_DATA).returncode == 0:
+            docker("rst-minio", "systemctl stop minio")
+            return
+        time.sleep(0.3)
+
+
+@pytest.fixture(scope="module")
+def unreachable(restore_run):
+    """rst-walg (wal-g, S3 only) lost and restored to latest by restore.yml, MinIO stopped once the backup is fetched;
+    then MinIO back and the same restore again."""
+    psql(WALG, "CREATE TABLE IF NOT EXISTS unreachable_ledger (id serial PRIMARY KEY)", db="shop")
+    psql(WALG, "INSERT INTO unreachable_ledger SELECT FROM generate_series(1, %d)" % BATCH, db="shop")
+    segment = psql(WALG, "SELECT pg_walfile_name(pg_current_wal_lsn())")
+    psql(WALG, "SELECT pg_switch_wal()")
+    assert wait_for(lambda: psql(WALG, "SELECT coalesce(last_archived_wal, '') >= '%s' FROM pg_stat_archiver"
+                                 % segment) == "t", timeout=90)
+    wal_before = sorted(s3_objects(WALG, "pgops-walg", "rst-walg/wal_005/")["keys"])
+    host(WALG).check_output("systemctl stop %s && rm -rf %s", WALG_SERVICE, WALG_DATA)
+    done = threading.Event()
+    watcher = threading.Thread(target=stop_minio_when_restored, args=(done,))
+    watcher.start()
+    try:
+        failed = ansible_playbook("../../playbooks/restore.yml", "--limit", WALG, "-e", "restore_stall_timeout=20",
+                                  timeout=900)
+        control = host(WALG).check_output("/usr/lib/postgresql/13/bin/pg_controldata %s", WALG_DATA)
+        state = {"service": host(WALG).run("systemctl is-active %s", WALG_SERVICE).stdout.strip(),
+                 "control": [line.split(":", 1)[1].strip() for line in control.splitlines()
+                             if line.startswith("Database cluster state")][0],
+                 "standby_signal": host(WALG).file(WALG_DATA + "/standby.signal").exists}
+    finally:
+        done.set()
+        watcher.join()
+        docker("rst-minio", "systemctl start minio")
+    assert wait_for(lambda: run_as(WALG, "postgres", "wal-g backup-list").rc == 0, timeout=60)
+    wal_after = sorted(s3_objects(WALG, "pgops-walg", "rst-walg/wal_005/")["keys"])
+    again = ansible_playbook("../../playbooks/restore.yml", "--limit", WALG, timeout=900)
+    return {"failed": failed, "state": state, "wal_before": wal_before, "wal_after": wal_after, "again": again}
+
+
+def test_repository_unreachable_during_recovery_fails_unpromoted_and_archives_nothing(unreachable):
+    output = unreachable["failed"].stdout + unreachable["failed"].stderr
+    assert unreachable["failed"].returncode != 0, output[-4000:]
+    assert "promoted on timeline" not in output
+    failure = [line for line in output.splitlines() if "PostgreSQL said: " in line]
+    assert failure, output[-4000:]
+    print("restore.yml with MinIO stopped during recovery: %s" % failure[-1][:1500])
+    assert "recovery has restored no WAL" in failure[-1] or "replay has not moved" in failure[-1], failure[-1]
+    print("after: %s" % unreachable["state"])
+    assert unreachable["state"]["service"] != "active" and unreachable["state"]["standby_signal"]
+    assert unreachable["state"]["control"] in ("shut down in recovery", "in archive recovery")
+    assert unreachable["wal_after"] == unreachable["wal_before"]
+
+
+def test_with_the_repository_back_the_same_restore_completes(unreachable):
+    output = unreachable["again"].stdout + unreachable["again"].stderr
+    assert unreachable["again"].returncode == 0, output[-4000:]
+    assert "promoted on timeline" in output
+    assert psql(WALG, "SELECT count(*) FROM unreachable_ledger", db="shop") == str(BATCH)
