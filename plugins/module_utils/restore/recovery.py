@@ -203,8 +203,8 @@ def failure_message(problem, target, state, end, lines):
     words = postgres_says(lines, segment)
     parts = [problem]
     if state.get("lsn"):
-        parts.append("replay ended at LSN %s%s" % (state["lsn"], " (last commit %s)" % state["at"]
-                                                    if state.get("at") else ""))
+        commit = " (last commit %s)" % state["at"] if state.get("at") else ""
+        parts.append("replay ended at LSN %s%s" % (state["lsn"], commit))
     if target["type"] == "latest" and end:
         parts.append("the archive ends at segment %s" % end)
         if segment and how == "missing":
@@ -236,7 +236,9 @@ def prove_and_promote(session, alive, stop, read_log, target, end, timeout, stal
     session: a context-free ``session(action)`` that opens a connection, runs ``action(conn, query)`` and closes
     it; stop(): stops the cluster; read_log(): the server log's text. Returns measured() plus 'promoted' and
     'timeline'; RecoveryFailed carries measured() too."""
-    probe = lambda: session(lambda conn, query: recovery_state(conn, query))  # noqa: E731
+    def probe():
+        return session(recovery_state)
+
     state = {}
     try:
         state = watch(probe, alive, target, end, timeout, stall=stall, clock=clock, sleep=sleep,
@@ -262,4 +264,3 @@ def prove_and_promote(session, alive, stop, read_log, target, end, timeout, stal
     state = ended_per_log(lines, state)
     message = failure_message(str(failure), target, state, end, lines)
     raise RecoveryFailed(message, measured(state, end))
-

@@ -78,7 +78,6 @@ class ScratchCluster(object):
             handle.write("local all all trust\n")
         open(os.path.join(self.data, "pg_ident.conf"), "a").close()
 
-
     def start(self, timeout):
         self.started = True
         rc, out, err = self.run_command([pg_ctl(self.data), "-D", self.data, "-l",
