@@ -13,6 +13,9 @@ module: pg_restore
 short_description: Restore a physical backup into a data directory, or a logical backup into a database
 description:
   - Restores a backup into O(data_directory) and sets the recovery target; PostgreSQL reaches it on start.
+    PostgreSQL never promotes by itself - to V(latest) it recovers in standby mode (it waits at the end of the
+    archive), at an exact target it pauses (O(target_action)). Then M(pgops.backup.pg_recovery) proves where
+    replay ended (the end of the archive, or the target) and promotes it, or stops it and fails.
   - With O(tool=logical), restores a dump of a logical backup (pgops.backup.dumps) into O(database) instead -
     globals first, then pg_restore with O(jobs) parallel jobs, only O(tables) when given; it creates a missing
     database and refuses one that holds relations unless O(overwrite) is set; it checks the dump's files against
@@ -85,10 +88,13 @@ options:
         description: The time (V(2026-11-26 10:15:00+00)), LSN (V(0/3000060)), xid or restore point name.
         type: str
   target_action:
-    description: What PostgreSQL does at the target (not used with V(latest)).
+    description:
+      - What PostgreSQL does at the target (not used with V(latest), which always recovers in standby mode).
+      - V(pause) lets M(pgops.backup.pg_recovery) prove the target was reached before it promotes; with V(promote),
+        PostgreSQL promotes by itself (it refuses to when the archive ends before the target).
     type: str
     choices: [promote, pause, shutdown]
-    default: promote
+    default: pause
   delta:
     description: Restore into a non-empty directory, changing only what differs (pgBackRest only).
     type: bool
@@ -146,6 +152,12 @@ backup:
   description: Label of the backup a restore starts from, where the module chose it (a time or LSN target, wal-g).
   returned: when it was chosen
   type: str
+archive_end_segment:
+  description: The last WAL segment the repositories held once the backup was restored, for pgops.backup.pg_recovery's
+    O(pgops.backup.pg_recovery#module:archive_end).
+  returned: when a physical backup was restored
+  type: str
+  sample: "000000010000000000000009"
 msg:
   description: What was done.
   returned: always
@@ -161,9 +173,19 @@ from ansible_collections.pgops.backup.plugins.module_utils.core.targets import c
 from ansible_collections.pgops.backup.plugins.module_utils.module_support import (
     local_cluster, target_argument_spec, tool_argument_spec, tool_for)
 from ansible_collections.pgops.backup.plugins.module_utils.restore.logical import logical_argument_spec, restore_logical
+from ansible_collections.pgops.backup.plugins.module_utils.restore.recovery import archive_end
 from ansible_collections.pgops.backup.plugins.module_utils.restore.physical import (
     apply_restore_plan, clear_marker, data_directory_state, read_marker, restore_record, same_restore,
     starting_backup, write_marker)
+
+
+def end_of_archive(tool, run):
+    """The end replay must reach, read before anything is fetched: the repository may fail during recovery. None
+    when it cannot be read now (pg_recovery reads it again, and fails if it still cannot)."""
+    try:
+        return archive_end(tool, run)
+    except ToolError:
+        return None
 
 
 def main():
@@ -172,7 +194,7 @@ def main():
         data_directory=dict(type="path"),
         backup=dict(type="str"),
         target=dict(type="dict", default={"type": "latest"}, options=target_argument_spec()),
-        target_action=dict(type="str", default="promote", choices=["promote", "pause", "shutdown"]),
+        target_action=dict(type="str", default="pause", choices=["promote", "pause", "shutdown"]),
         delta=dict(type="bool", default=False),
         primary=dict(type="bool", default=False),
         repository=dict(type="int"),
@@ -200,9 +222,10 @@ def main():
         module.fail_json(msg="%s holds a running cluster: stop it first; pg_restore never touches a running "
                              "cluster" % data_directory)
     # The record beside the directory counts only while the directory still holds that restore, never started
-    # since (PostgreSQL removes recovery.signal when recovery ends): an emptied, replaced or since-used
-    # directory is restored again.
-    untouched = os.path.exists(os.path.join(data_directory, "recovery.signal"))
+    # since (PostgreSQL removes recovery.signal and standby.signal when it promotes): an emptied, replaced or
+    # since-used directory is restored again.
+    untouched = any(os.path.exists(os.path.join(data_directory, signal))
+                    for signal in ("recovery.signal", "standby.signal"))
     if state == "stopped" and untouched and same_restore(read_marker(data_directory), record):
         module.exit_json(changed=False, restored=record,
                          msg="%s already holds this restore; nothing to do" % data_directory)
@@ -226,12 +249,13 @@ def main():
         clear_marker(data_directory)
         if state == "missing":  # a lost server's: pgBackRest restores only into a directory that exists
             os.makedirs(data_directory, 0o700)
+        end = end_of_archive(tool, run)
         apply_restore_plan(plan, data_directory, run)
     except (ToolError, ValueError) as exc:
         module.fail_json(msg=str(exc))
     write_marker(data_directory, record)
-    module.exit_json(changed=True, restored=record, msg="%s restored; start PostgreSQL to recover to the target"
-                     % data_directory)
+    module.exit_json(changed=True, restored=record, archive_end_segment=end, msg="%s restored; start PostgreSQL, then pgops.backup.pg_recovery "
+                     "proves where recovery ended and promotes" % data_directory)
 
 
 if __name__ == "__main__":

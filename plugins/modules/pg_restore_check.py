@@ -13,13 +13,15 @@ module: pg_restore_check
 short_description: Prove that a backup restores - restore it into a scratch cluster and check it
 description:
   - Restores a backup into a scratch directory, starts it on a free port with a private socket and no
-    TCP listener, waits until recovery reaches the target, runs the checks (amcheck on every btree index
+    TCP listener, proves that recovery reached the target (to V(latest), the last WAL segment the repositories
+    hold; see M(pgops.backup.pg_recovery)) and only then promotes it, runs the checks (amcheck on every btree index
     where the extension is available, row counts, SQL assertions), measures the time from the start of
     the restore to a usable cluster (RTO), then stops and removes the scratch cluster, also when a check
     fails.
   - Never touches the source cluster and never writes into the repository; the scratch cluster runs
     with archive_mode off.
-  - Fails when a check fails, with every check's result.
+  - Fails when recovery stops short (a missing, corrupt or unreachable segment), naming the segment and
+    PostgreSQL's own words, and when a check fails, with every check's result.
 version_added: "0.1.0"
 author: pgops.backup developers (@pgops)
 extends_documentation_fragment:
@@ -69,6 +71,10 @@ options:
     description: Seconds the restored cluster may take to start and reach the target.
     type: int
     default: 600
+  stall_timeout:
+    description: Seconds replay may stand still short of where it must end before the check fails.
+    type: int
+    default: 60
 attributes:
   check_mode:
     description: Restores nothing in check mode.
@@ -115,6 +121,11 @@ rto_seconds:
   description: Seconds from the start of the restore to a promoted cluster that accepts connections.
   returned: when the scratch cluster became usable
   type: float
+recovery:
+  description: Where replay ended (replay_end_lsn, replay_end_time), the end of the archive (archive_end_segment)
+    and the achieved RPO (rpo_seconds - from the last commit replayed to when the archive's end was read).
+  returned: when the scratch cluster started
+  type: dict
 recovered:
   description: The scratch cluster after recovery - timeline_id, lsn and server version.
   returned: when the scratch cluster became usable
@@ -142,6 +153,7 @@ def main():
         row_counts=dict(type="list", elements="dict", default=[]),
         sql=dict(type="list", elements="dict", default=[]),
         timeout=dict(type="int", default=600),
+        stall_timeout=dict(type="int", default=60),
     )
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
     params = module.params

@@ -83,3 +83,27 @@ def test_latest_loses_at_most_what_was_not_archived(restore_run, name):
     # the disaster recovery playbook promoted it as the primary on a new timeline
     assert facts["state"]["timeline"] == record["timeline"] + 1
     assert history_reason(facts["history"]) == (record["timeline"], "no recovery target specified")
+
+
+@pytest.mark.parametrize("target", EXACT_TARGETS + ["immediate", "latest"])
+@pytest.mark.parametrize("name", DB_HOSTS)
+def test_every_restore_reports_where_replay_ended_and_the_end_of_the_archive(restore_run, name, target):
+    record, facts = ledger(name), restored(name, target)
+    recovery, rows = facts["recovery"], dumped_rows(facts["dump"])
+    # the archive the restores read is the one the writer left: it ends at (or, pushed ahead by pgBackRest's
+    # asynchronous archiving, just after) the last segment PostgreSQL counted archived
+    assert recovery["archive_end_segment"][:8] == record["last_archived_wal"][:8], recovery
+    assert recovery["archive_end_segment"] >= record["last_archived_wal"][:24], recovery
+    assert recovery["promoted"] is True and recovery["timeline"] == record["timeline"] + 1
+    replay_end = lsn_value(recovery["replay_end_lsn"])
+    if target == "latest":
+        # replay read into the archive's last segment before it was promoted
+        size = segment_end("000000010000000000000000", record["wal_segment_size"])
+        segment_start = segment_end(record["last_archived_wal"], record["wal_segment_size"]) - size
+        assert replay_end > segment_start
+    # the last commit replayed is the last restored row's (its time a little after the row's clock_timestamp())
+    if rows and recovery["replay_end_time"]:
+        last_at = epoch(rows[-1][1])
+        assert last_at <= epoch(recovery["replay_end_time"]) < last_at + 5, (rows[-1], recovery)
+    print("%s %s: replay ended at %s (last commit %s), archive ends at %s"
+          % (name, target, recovery["replay_end_lsn"], recovery["replay_end_time"], recovery["archive_end_segment"]))

@@ -14,7 +14,7 @@ SOCKET_DIR = "/var/run/postgresql"
 
 
 def parse_lsclusters(text):
-    """Clusters from `pg_lsclusters --no-header`: version, name, port, status, owner, data dir, log."""
+    """Clusters from `pg_lsclusters --no-header`: version, name, port, status, owner, data dir, log file."""
     clusters = []
     for line in text.splitlines():
         fields = line.split()
@@ -34,6 +34,7 @@ def parse_lsclusters(text):
             "conf_d": os.path.join("/etc/postgresql", version, name, "conf.d"),
             "socket_dir": SOCKET_DIR,
             "service": "postgresql@%s-%s" % (version, name),
+            "log_file": fields[6] if len(fields) > 6 else None,
         })
     return clusters
 

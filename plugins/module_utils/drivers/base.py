@@ -58,11 +58,12 @@ class BackupTool(object):
         raise NotImplementedError
 
     # restore: how to fetch a backup, and what recovery then needs
-    def restore_plan(self, data_directory, backup=None, target=None, target_action="promote", delta=False,
+    def restore_plan(self, data_directory, backup=None, target=None, target_action="pause", delta=False,
                      primary=False, repository=None):
-        """{'argv', 'auto_conf', 'recovery_signal'}: the command that fetches the backup into data_directory,
-        the settings the module then appends to postgresql.auto.conf, and whether it must create
-        recovery.signal.
+        """{'argv', 'auto_conf', 'recovery_signal', 'standby_signal'}: the command that fetches the backup into
+        data_directory, the settings the module then appends to postgresql.auto.conf, and which signal file it
+        must create. latest recovers in standby mode and an exact target pauses by default, so that PostgreSQL
+        never promotes by itself: restore.recovery proves where replay ended, then promotes.
 
         backup: a label, None for the tool's latest; target: {'type': latest|time|lsn|xid|name|immediate,
         'value'} or None for latest (see restore.normalize_target); target_action: promote, pause or shutdown,

@@ -119,15 +119,18 @@ class PgBackRest(BackupTool):
             })
         return {"repositories": repositories}
 
-    def restore_plan(self, data_directory, backup=None, target=None, target_action="promote", delta=False,
+    def restore_plan(self, data_directory, backup=None, target=None, target_action="pause", delta=False,
                      primary=False, repository=None):
-        """pgBackRest writes the recovery settings itself: nothing to append, no recovery.signal to create."""
+        """pgBackRest writes the recovery settings itself: nothing to append, no signal file to create.
+
+        latest recovers in standby mode (standby.signal, no primary_conninfo): at the end of the archive PostgreSQL
+        waits for more WAL instead of promoting, so a missing segment cannot pass for the end of the archive."""
         data_directory = check_data_directory(data_directory)
         target = normalize_target(target)
         check_target_action(target_action)
         argv = self._base() + ["--reset-pg1-host", "--pg1-path=%s" % data_directory]
         if target["type"] == "latest":
-            argv.append("--type=default")
+            argv.append("--type=standby")
         else:
             argv.append("--type=%s" % target["type"])
             if target["value"] is not None:
@@ -142,7 +145,7 @@ class PgBackRest(BackupTool):
             argv.append("--delta")
         if not primary:
             argv.append("--archive-mode=off")
-        return {"argv": argv + ["restore"], "auto_conf": {}, "recovery_signal": False}
+        return {"argv": argv + ["restore"], "auto_conf": {}, "recovery_signal": False, "standby_signal": False}
 
     def stanza_create_argv(self):
         return self._base() + ["stanza-create"]

@@ -219,9 +219,11 @@ class WalG(BackupTool):
         return {"repositories": [{"index": 1, "name": self._repository_name(), "status": "ok",
                                   "backups": backups, "archive": archive}]}
 
-    def restore_plan(self, data_directory, backup=None, target=None, target_action="promote", delta=False,
+    def restore_plan(self, data_directory, backup=None, target=None, target_action="pause", delta=False,
                      primary=False, repository=None):
-        """backup-fetch into an empty data directory, then recovery settings and recovery.signal from the module.
+        """backup-fetch into an empty data directory, then recovery settings and the signal file from the module:
+        standby.signal for latest (PostgreSQL then waits at the end of the archive instead of promoting),
+        recovery.signal for an exact target.
 
         backup-fetch takes a name or LATEST only, so for a time or an LSN give the backup that precedes the
         target (decisions.backup_for_target) or recovery may start past it.
@@ -245,8 +247,9 @@ class WalG(BackupTool):
             settings["recovery_target_action"] = target_action
         if not primary:
             settings["archive_mode"] = "off"
+        latest = target["type"] == "latest"
         return {"argv": [self.binary, "backup-fetch", data_directory, label], "auto_conf": settings,
-                "recovery_signal": True}
+                "recovery_signal": not latest, "standby_signal": latest}
 
     def config(self, repository, cores, compression=None, delta_max_steps=0, libsodium_key=None, ca_file=None,
                brotli_available=False):

@@ -37,6 +37,8 @@ RESULT_DIR = "/var/lib/pgops-backup/drills"
 LATEST = "latest.json"
 # a drill starts from a consistent backup: the newest one, replayed to its end or to all archived WAL
 DRILL_TARGETS = ("latest", "immediate")
+# where replay ended, the end of the archive, and the data a loss at the drill's start would have cost
+RECOVERY_KEYS = ("replay_end_lsn", "replay_end_time", "archive_end_segment", "rpo_seconds")
 
 
 def normalize_drill(tool, stanza, schedule, target="latest", repository=None, keep=12, alert_command="",
@@ -110,7 +112,8 @@ def run_drill(config, host, clock=time.time, hostname=None):
     started = clock()
     result = {"version": RESULT_VERSION, "passed": False, "started": iso(started), "finished": None,
               "host": hostname or socket.getfqdn(), "tool": config["tool"], "stanza": config["stanza"],
-              "backup_label": None, "target": config["target"], "rto_seconds": None, "checks": [], "error": None}
+              "backup_label": None, "target": config["target"], "rto_seconds": None, "checks": [], "error": None,
+              "replay_end_lsn": None, "replay_end_time": None, "archive_end_segment": None, "rpo_seconds": None}
     try:
         tool = driver_for(minimal_policy(config["tool"], config["stanza"]))
         runner = CommandRunner(host)
@@ -131,6 +134,7 @@ def run_drill(config, host, clock=time.time, hostname=None):
         result.update(passed=outcome["passed"], backup_label=outcome.get("backup"),
                       rto_seconds=outcome.get("rto_seconds"), checks=outcome.get("checks", []),
                       recovered=outcome.get("recovered"))
+        result.update((key, value) for key, value in (outcome.get("recovery") or {}).items() if key in RECOVERY_KEYS)
         if not outcome["passed"]:
             result["error"] = outcome.get("msg")
     except Exception as exc:  # whatever broke, the drill records it and fails loudly
@@ -163,9 +167,11 @@ def _detail(result):
 def summary(result):
     """One line: what was restored, how long it took, and every check (or the error)."""
     if result["passed"]:
-        return ("restore drill passed on %s: %s stanza %s, backup %s to %s, usable after %.1f s, %d checks passed"
+        return ("restore drill passed on %s: %s stanza %s, backup %s to %s, replayed to %s (last commit %s, archive "
+                "ends at %s), usable after %.1f s, %d checks passed"
                 % (result["host"], result["tool"], result["stanza"], result["backup_label"], result["target"],
-                   result["rto_seconds"], len(result["checks"])))
+                   result.get("replay_end_lsn"), result.get("replay_end_time") or "none",
+                   result.get("archive_end_segment"), result["rto_seconds"], len(result["checks"])))
     return "restore drill FAILED on %s: %s" % (result["host"], _detail(result))
 
 

@@ -151,8 +151,9 @@ def apply_restore_plan(plan, data_directory, run):
         lines += ["%s = '%s'" % (key, str(value).replace("'", "''")) for key, value in sorted(plan["auto_conf"].items())]
         with open(os.path.join(data_directory, "postgresql.auto.conf"), "a") as handle:
             handle.write("\n".join(lines) + "\n")
-    if plan["recovery_signal"]:
-        open(os.path.join(data_directory, "recovery.signal"), "a").close()
+    for signal in ("recovery", "standby"):
+        if plan.get(signal + "_signal"):
+            open(os.path.join(data_directory, signal + ".signal"), "a").close()
 
 
 def starting_backup(tool, run, target, repository=None):
@@ -163,3 +164,18 @@ def starting_backup(tool, run, target, repository=None):
         raise ToolError("no successful backup %s: the target is before the oldest backup, or there is none"
                         % ("before the target" if target["type"] in ("time", "lsn") else "to restore"))
     return chosen["label"]
+
+
+def pg_ctl(data_directory):
+    """pg_ctl of the data directory's major version (its PG_VERSION), on Debian's layout."""
+    with open(os.path.join(data_directory, "PG_VERSION")) as handle:
+        return "/usr/lib/postgresql/%s/bin/pg_ctl" % handle.read().strip()
+
+
+def read_text(path):
+    """A file's text, or '' when it cannot be read (a server log that is not there yet)."""
+    try:
+        with open(path) as handle:
+            return handle.read()
+    except (IOError, OSError, TypeError):
+        return ""

@@ -14,7 +14,10 @@ import time
 
 from ansible_collections.pgops.backup.plugins.module_utils.core.errors import ToolError
 from ansible_collections.pgops.backup.plugins.module_utils.core.postgres import btree_indexes, connect, query
-from ansible_collections.pgops.backup.plugins.module_utils.restore.physical import apply_restore_plan, starting_backup
+from ansible_collections.pgops.backup.plugins.module_utils.restore.physical import (
+    apply_restore_plan, data_directory_state, pg_ctl, read_text, starting_backup)
+from ansible_collections.pgops.backup.plugins.module_utils.restore.recovery import (
+    RecoveryFailed, archive_end, postgres_says, prove_and_promote, this_start)
 
 # Marks a scratch directory as this module's own: nothing else is ever removed.
 SENTINEL = ".pgops-restore-check"
@@ -75,32 +78,25 @@ class ScratchCluster(object):
             handle.write("local all all trust\n")
         open(os.path.join(self.data, "pg_ident.conf"), "a").close()
 
-    def bin_dir(self):
-        with open(os.path.join(self.data, "PG_VERSION")) as handle:
-            major = handle.read().strip()
-        return "/usr/lib/postgresql/%s/bin" % major
-
     def start(self, timeout):
         self.started = True
-        rc, out, err = self.run_command([os.path.join(self.bin_dir(), "pg_ctl"), "-D", self.data, "-l",
+        rc, out, err = self.run_command([pg_ctl(self.data), "-D", self.data, "-l",
                                          self.log_path(), "-w", "-t", str(int(timeout)), "start"])
         if rc != 0:
-            raise RuntimeError("the restored cluster did not start: %s" % self.log_tail())
+            lines = this_start(self.read_log())
+            raise RuntimeError("the restored cluster did not start: %s" % (postgres_says(lines) or " | ".join(
+                line.strip() for line in lines[-8:]) or "no server log"))
 
-    def wait_until_promoted(self, timeout):
-        deadline = time.time() + timeout
-        while time.time() < deadline:
-            try:
-                conn = self.connect("postgres")
-                try:
-                    if not query(conn, "SELECT pg_is_in_recovery() AS r")[0]["r"]:
-                        return
-                finally:
-                    conn.close()
-            except Exception:  # still starting or replaying: try again until the deadline
-                pass
-            time.sleep(0.5)
-        raise RuntimeError("recovery did not finish within %d s: %s" % (timeout, self.log_tail()))
+    def running(self):
+        return data_directory_state(self.data) == "running"
+
+    def session(self, action):
+        """action(conn, query) on a connection to the postgres database, closed afterwards."""
+        conn = self.connect("postgres")
+        try:
+            return action(conn, query)
+        finally:
+            conn.close()
 
     def connect(self, database):
         return connect(self.directory, self.port, dbname=database, user="postgres")
@@ -123,7 +119,7 @@ class ScratchCluster(object):
 
     def stop(self):
         if self.started and os.path.exists(os.path.join(self.data, "postmaster.pid")):
-            self.run_command([os.path.join(self.bin_dir(), "pg_ctl"), "-D", self.data, "-m", "immediate", "-w",
+            self.run_command([pg_ctl(self.data), "-D", self.data, "-m", "immediate", "-w",
                               "stop"])
 
     def remove(self):
@@ -133,12 +129,8 @@ class ScratchCluster(object):
     def log_path(self):
         return os.path.join(self.directory, "postgresql.log")
 
-    def log_tail(self, lines=8):
-        try:
-            with open(self.log_path()) as handle:
-                return " | ".join(line.strip() for line in handle.readlines()[-lines:])
-        except (IOError, OSError):
-            return "no server log"
+    def read_log(self):
+        return read_text(self.log_path())
 
 
 def amcheck(cluster, database):
@@ -210,30 +202,43 @@ def run_checks(cluster, options):
     return checks
 
 
-def restore_and_check(tool, run, scratch, target, options, clock=time.time):
-    """Restore a backup into the scratch cluster, start it, run the checks, then stop and remove it, also when
-    something fails. The one procedure of pg_restore_check and of the scheduled restore drill.
+def restore_and_check(tool, run, scratch, target, options, clock=time.time, sleep=time.sleep):
+    """Restore a backup into the scratch cluster, start it, prove where recovery ended (restore.recovery), promote
+    it, run the checks, then stop and remove it, also when something fails. The one procedure of
+    pg_restore_check and of the scheduled restore drill.
 
     tool: a driver; run: ``run(argv) -> stdout`` raising ToolError; scratch: a ScratchCluster whose directory
     was checked (foreign() is None); target: a normalized target; options: backup, repository, timeout,
-    amcheck, row_counts, sql. Returns {'backup', 'target', 'passed', 'checks', 'rto_seconds', 'recovered',
-    'msg'}: 'msg' says why it failed when the restore itself failed (then 'checks' may be missing).
+    stall_timeout, amcheck, row_counts, sql. Returns {'backup', 'target', 'passed', 'checks', 'rto_seconds',
+    'recovered', 'recovery', 'msg'}: 'recovery' is where replay ended (replay_end_lsn, replay_end_time) and the
+    end of the archive (archive_end_segment), with 'rpo_seconds' (the archive end read to the last commit
+    replayed); 'msg' says why it failed when the restore itself failed (then 'checks' may be missing).
     """
     result = {"target": target, "passed": False, "backup": options.get("backup")}
     started = clock()
+    timeout = options.get("timeout", 600)
     try:
         result["backup"] = result["backup"] or starting_backup(tool, run, target, options.get("repository"))
         scratch.prepare_directory()
-        plan = tool.restore_plan(scratch.data, backup=result["backup"], target=target, target_action="promote",
+        plan = tool.restore_plan(scratch.data, backup=result["backup"], target=target, target_action="pause",
                                  primary=False, repository=options.get("repository"))
         apply_restore_plan(plan, scratch.data, run)
         scratch.configure()
-        scratch.start(options.get("timeout", 600))
-        scratch.wait_until_promoted(options.get("timeout", 600))
+        # the end replay must reach, read before recovery starts: WAL archived since counts as a bonus
+        end, end_read = archive_end(tool, run), clock()
+        scratch.start(timeout)
+        result["recovery"] = prove_and_promote(scratch.session, scratch.running, scratch.stop, scratch.read_log,
+                                               target, end, timeout, stall=options.get("stall_timeout") or 60,
+                                               clock=clock, sleep=sleep)
+        epoch = result["recovery"].pop("replay_end_epoch", None)
+        result["recovery"]["rpo_seconds"] = None if epoch is None else round(max(end_read - epoch, 0.0), 2)
         result["rto_seconds"] = round(clock() - started, 2)
         result["recovered"] = scratch.facts()
         result["checks"] = run_checks(scratch, options)
         result["passed"] = all(check["passed"] for check in result["checks"])
+    except RecoveryFailed as exc:
+        exc.state.pop("replay_end_epoch", None)
+        result.update(msg=str(exc), recovery=exc.state)
     except (ToolError, ValueError, RuntimeError) as exc:
         result["msg"] = str(exc)
     except Exception as exc:  # psycopg2 errors and the like: report, then clean up all the same

@@ -44,6 +44,7 @@ class TestParseLsclusters:
             "conf_d": "/etc/postgresql/15/main/conf.d",
             "socket_dir": "/var/run/postgresql",
             "service": "postgresql@15-main",
+            "log_file": "/var/log/postgresql/postgresql-15-main.log",
         }
 
     def test_down_cluster(self):

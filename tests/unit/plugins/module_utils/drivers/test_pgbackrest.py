@@ -608,9 +608,9 @@ class TestRestorePlan:
     def plan(self, **kwargs):
         return minimal_tool().restore_plan(DATA, **kwargs)
 
-    def test_latest(self):
-        assert self.plan() == {"argv": BASE + ["--type=default", "--archive-mode=off", "restore"], "auto_conf": {},
-                               "recovery_signal": False}
+    def test_latest_recovers_in_standby_mode_so_that_postgresql_never_promotes_by_itself(self):
+        assert self.plan() == {"argv": BASE + ["--type=standby", "--archive-mode=off", "restore"], "auto_conf": {},
+                               "recovery_signal": False, "standby_signal": False}
         assert self.plan(target={"type": "latest"})["argv"] == self.plan()["argv"]
 
     @pytest.mark.parametrize("target, options", [
@@ -627,6 +627,9 @@ class TestRestorePlan:
         plan = self.plan(target=target, target_action=action)
         assert plan["argv"] == BASE + options + ["--target-action=%s" % action, "--archive-mode=off", "restore"]
         assert plan["auto_conf"] == {} and plan["recovery_signal"] is False
+
+    def test_an_exact_target_pauses_by_default(self):
+        assert "--target-action=pause" in self.plan(target={"type": "xid", "value": "7"})["argv"]
 
     def test_every_option(self):
         argv = self.plan(backup="20261126-055059F", target={"type": "immediate"}, target_action="pause", delta=True,

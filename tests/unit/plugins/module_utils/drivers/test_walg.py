@@ -548,11 +548,16 @@ class TestRestorePlan:
     def plan(self, **kwargs):
         return minimal_tool().restore_plan(self.DATA, **kwargs)
 
-    def test_latest(self):
+    def test_latest_recovers_in_standby_mode_so_that_postgresql_never_promotes_by_itself(self):
         assert self.plan() == {
             "argv": ["/usr/local/bin/wal-g", "backup-fetch", self.DATA, "LATEST"],
             "auto_conf": {"restore_command": "/usr/local/bin/wal-g wal-fetch %f %p", "archive_mode": "off"},
-            "recovery_signal": True}
+            "recovery_signal": False, "standby_signal": True}
+
+    def test_an_exact_target_pauses_by_default(self):
+        plan = self.plan(target={"type": "immediate"})
+        assert plan["auto_conf"]["recovery_target_action"] == "pause"
+        assert (plan["recovery_signal"], plan["standby_signal"]) == (True, False)
 
     def test_a_named_backup(self):
         argv = self.plan(backup="base_000000010000000000000006")["argv"]
@@ -573,7 +578,7 @@ class TestRestorePlan:
                     "recovery_target_action": action}
         expected.update(settings)
         assert plan["auto_conf"] == expected
-        assert plan["recovery_signal"] is True
+        assert plan["recovery_signal"] is True and plan["standby_signal"] is False
         assert plan["argv"][-1] == "LATEST"
 
     def test_primary_keeps_archiving(self):

@@ -125,7 +125,10 @@ class TestRunDrill(object):
         def fake_restore_and_check(tool, run, scratch, target, options, clock):
             seen.update(tool=tool.name, target=target, backup=options["backup"], scratch=scratch.directory)
             return {"passed": True, "backup": "20261126-010203F", "rto_seconds": 12.5,
-                    "checks": [{"name": "amcheck shop", "passed": True}], "recovered": {"timeline_id": 2}}
+                    "checks": [{"name": "amcheck shop", "passed": True}], "recovered": {"timeline_id": 2},
+                    "recovery": {"replay_end_lsn": "0/9000110", "replay_end_time": "2026-11-26T01:00:00.000000Z",
+                                 "archive_end_segment": "000000010000000000000009", "rpo_seconds": 4.5,
+                                 "promoted": True, "timeline": 2}}
 
         monkeypatch.setattr(drill, "restore_and_check", fake_restore_and_check)
         monkeypatch.setattr(drill, "free_port", lambda **kwargs: 5499)
@@ -137,7 +140,9 @@ class TestRunDrill(object):
             "version": 1, "passed": True, "started": "2025-11-26T08:00:00Z", "finished": "2025-11-26T08:00:12Z",
             "host": "backup1", "tool": "pgbackrest", "stanza": "main", "backup_label": "20261126-010203F",
             "target": "latest", "rto_seconds": 12.5, "checks": [{"name": "amcheck shop", "passed": True}],
-            "error": None, "recovered": {"timeline_id": 2}}
+            "error": None, "recovered": {"timeline_id": 2}, "replay_end_lsn": "0/9000110",
+            "replay_end_time": "2026-11-26T01:00:00.000000Z", "archive_end_segment": "000000010000000000000009",
+            "rpo_seconds": 4.5}
 
     def test_failing_check_is_the_error(self, tmp_path, monkeypatch):
         monkeypatch.setattr(drill, "restore_and_check", lambda *a, **k: {

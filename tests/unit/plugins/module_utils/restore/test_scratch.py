@@ -7,8 +7,11 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import pytest
+
 from ansible_collections.pgops.backup.plugins.module_utils.core.errors import ToolError
 from ansible_collections.pgops.backup.plugins.module_utils.restore import scratch as restore_scratch
+from ansible_collections.pgops.backup.plugins.module_utils.restore.recovery import RecoveryFailed
 
 
 class FakeTool(object):
@@ -17,7 +20,8 @@ class FakeTool(object):
         self.plans = []
 
     def inventory(self, run):
-        return {"repositories": [{"index": 1, "backups": [
+        return {"repositories": [{"index": 1, "archive": {"min": "000000010000000000000001",
+                                                          "max": "000000010000000000000009"}, "backups": [
             {"label": "F1", "type": "full", "start": 10, "stop": 20, "error": False, "repository": 1,
              "lsn_start": "0/1000000", "lsn_stop": "0/2000000"}]}]}
 
@@ -44,8 +48,14 @@ class FakeScratch(object):
         if self.start_error:
             raise RuntimeError(self.start_error)
 
-    def wait_until_promoted(self, timeout):
-        self.calls.append("promoted")
+    def session(self, action):
+        raise AssertionError("prove_and_promote is faked in these tests")
+
+    def running(self):
+        return True
+
+    def read_log(self):
+        return ""
 
     def facts(self):
         return {"timeline_id": 2}
@@ -64,18 +74,53 @@ def run_ok(argv):
     return ""
 
 
-def test_restores_the_newest_backup_and_runs_every_check(monkeypatch):
+@pytest.fixture(autouse=True)
+def proven(monkeypatch):
+    """prove_and_promote (tested in test_recovery.py) faked: replay reached the end of the archive."""
+    calls = []
+
+    def fake(session, alive, stop, read_log, target, end, timeout, stall=60, clock=None, sleep=None):
+        calls.append({"target": target, "end": end, "stall": stall})
+        return {"replay_end_lsn": "0/9000110", "replay_end_time": "2026-11-26T10:00:00.000000Z",
+                "replay_end_epoch": 95.0, "archive_end_segment": end, "promoted": True, "timeline": 2}
+
+    monkeypatch.setattr(restore_scratch, "prove_and_promote", fake)
+    return calls
+
+
+def test_restores_the_newest_backup_and_runs_every_check(monkeypatch, proven):
     monkeypatch.setattr(restore_scratch, "amcheck", lambda cluster, db: {"name": "amcheck " + db, "passed": True})
     monkeypatch.setattr(restore_scratch, "row_count", lambda cluster, check: {"name": "rows", "passed": True})
     tool, scratch = FakeTool(), FakeScratch()
-    times = iter([100.0, 112.25])
+    times = iter([100.0, 101.0, 112.25])
     result = restore_scratch.restore_and_check(tool, run_ok, scratch, {"type": "latest", "value": None},
                                                {"row_counts": [{"database": "shop", "table": "orders", "min": 1}]},
                                                clock=lambda: next(times))
     assert result["passed"] is True and result["backup"] == "F1" and result["rto_seconds"] == 12.25
     assert [c["name"] for c in result["checks"]] == ["amcheck shop", "rows"]
     assert tool.plans[0]["backup"] == "F1" and tool.plans[0]["primary"] is False
-    assert scratch.calls == ["prepare", "configure", "start", "promoted", "stop", "remove"]
+    assert scratch.calls == ["prepare", "configure", "start", "stop", "remove"]
+    # paused at a target or waiting at the end of the archive, never promoted by PostgreSQL itself
+    assert tool.plans[0]["target_action"] == "pause"
+    assert proven == [{"target": {"type": "latest", "value": None}, "end": "000000010000000000000009", "stall": 60}]
+    assert result["recovery"] == {"replay_end_lsn": "0/9000110", "replay_end_time": "2026-11-26T10:00:00.000000Z",
+                                  "archive_end_segment": "000000010000000000000009", "rpo_seconds": 6.0,
+                                  "promoted": True, "timeline": 2}
+
+
+def test_recovery_that_stops_short_fails_with_what_was_measured(monkeypatch):
+    def short(*args, **kwargs):
+        raise RecoveryFailed("replay has not moved for 60 s; segment 000000010000000000000005 is missing",
+                             {"replay_end_lsn": "0/4FFFF00", "replay_end_epoch": 90.0,
+                              "archive_end_segment": "000000010000000000000009"})
+
+    monkeypatch.setattr(restore_scratch, "prove_and_promote", short)
+    scratch = FakeScratch()
+    result = restore_scratch.restore_and_check(FakeTool(), run_ok, scratch, {"type": "latest", "value": None}, {})
+    assert result["passed"] is False and "000000010000000000000005 is missing" in result["msg"]
+    assert result["recovery"] == {"replay_end_lsn": "0/4FFFF00", "archive_end_segment": "000000010000000000000009"}
+    assert "checks" not in result and "rto_seconds" not in result
+    assert scratch.calls[-2:] == ["stop", "remove"]
 
 
 def test_a_check_that_cannot_run_fails_alone(monkeypatch):
