@@ -73,8 +73,8 @@ class FakeServer(object):
         self.stopped, self.alive = True, False
 
 
-def prove(server, target=LATEST, end=END, log=LOG, stall=60, timeout=600):
-    return recovery.prove_and_promote(server.session, lambda: server.alive, server.stop, lambda: log, target, end,
+def prove(server, target=None, end=END, log=LOG, stall=60, timeout=600):
+    return recovery.prove_and_promote(server.session, lambda: server.alive, server.stop, lambda: log, target or LATEST, end,
                                       timeout, stall=stall, clock=server.clock, sleep=server.sleep)
 
 
