@@ -252,6 +252,9 @@ def prove_and_promote(session, alive, stop, read_log, target, end, timeout, stal
             return result
         session(lambda conn, query: promote(conn, query, state))
         after = watch(probe, alive, {"type": PROMOTED}, end, timeout, stall=timeout, clock=clock, sleep=sleep)
+        # the end-of-recovery checkpoint runs in the background: wait for one, so the new timeline is durable
+        # and pg_control (pg_control_checkpoint()) names it when this returns
+        session(lambda conn, query: query(conn, "CHECKPOINT"))
         result.update(promoted=True, timeline=after.get("timeline"))
         return result
     except RecoveryFailed as exc:

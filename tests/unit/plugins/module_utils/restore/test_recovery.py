@@ -85,6 +85,8 @@ def test_replay_into_the_last_segment_is_proven_then_promoted():
                       "replay_end_epoch": 1764151200.0, "archive_end_segment": END, "promoted": True,
                       "timeline": 2}
     assert "SELECT pg_promote(true, 60)" in server.sql and not server.stopped
+    # the new timeline is made durable before the restore reports it
+    assert server.sql.index("CHECKPOINT") > server.sql.index("SELECT pg_promote(true, 60)")
 
 
 def test_a_gap_stops_the_cluster_unpromoted_and_names_the_missing_segment():
