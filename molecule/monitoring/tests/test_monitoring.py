@@ -299,8 +299,10 @@ def test_wal_dropped_by_archive_push_queue_max_is_alerted():
     """mon-bookworm with archive-push-queue-max (what pgbackrest_archive_push_queue_max sets) at 16MB: WAL piles
     up while archiving fails (archive_command /bin/false), and when pgBackRest archives again it finds more than
     16MB waiting, reports the segments as archived and drops them. The monitor says so. Last, because the
-    archive then has a gap (point-in-time recovery is broken until the next backup)."""
+    archive then has a gap (point-in-time recovery is broken until the next backup). mon-bookworm runs in
+    Europe/Berlin (prepare.yml), and pgBackRest stamps its log in local time: the drop's time is read in that zone."""
     bookworm = host("mon-bookworm")
+    assert bookworm.check_output("date +%Z") in ("CET", "CEST")
     conf = "/etc/pgbackrest/pgbackrest.conf"
     assert "archive-push-queue-max" not in bookworm.file(conf).content_string  # off by default
     bookworm.check_output("cp -p %s %s.lab-saved", conf, conf)
@@ -318,7 +320,16 @@ def test_wal_dropped_by_archive_push_queue_max_is_alerted():
         assert "pgBackRest dropped WAL" in alert[3] and "take one now" in alert[3], alert
         assert wait_for(lambda: (metric("mon-bookworm", "pgops_backup_wal_dropped_total") or 0) >= ready, 60)
         log = bookworm.check_output("cat /var/log/pgbackrest/main-archive-push-async.log")
-        assert re.search(r"WARN: dropped WAL file '[0-9A-F]{24}' because archive queue exceeded 16MB", log), log[-2000:]
+        drop = re.search(r"^(\S+ \S+) P\d+ +WARN: dropped WAL file '[0-9A-F]{24}' because archive queue exceeded 16MB",
+                         log, re.M)
+        assert drop, log[-2000:]
+        # the drop came within a minute of archiving working again, and before its alert; its stamp read as UTC
+        # would be an hour or two off
+        dropped = json.loads(bookworm.check_output("cat %s" % STATUS))
+        last_drop = [r for r in dropped["results"] if r["check"] == "wal_dropped"][0]["figures"]["last_drop"]
+        assert started - 1 <= last_drop <= min(started + 60, alert[0]), (started, last_drop, alert[0], drop.group(1))
+        stamp_as_utc = int(bookworm.check_output("date -u -d %s +%%s", drop.group(1)))
+        assert abs(stamp_as_utc - started) > 1800, (started, drop.group(1))
     finally:
         bookworm.check_output("mv %s.lab-saved %s", conf, conf)
         set_archive_command(None)

@@ -15,6 +15,7 @@ import os
 import re
 import shlex
 import shutil
+import time
 
 from ansible_collections.pgops.backup.plugins.module_utils.core.timestamps import as_datetime, to_epoch
 from ansible_collections.pgops.backup.plugins.module_utils.drivers import backup_sets
@@ -117,14 +118,21 @@ def read_json(path):
         return {"unreadable": str(exc)}
 
 
+def local_epoch(stamp):
+    """Epoch seconds of 'YYYY-MM-DD HH:MM:SS' read in the host's time zone, as pgBackRest writes its log stamps:
+    mktime applies the zone's offset at that moment, summer time included. The stamps carry no offset, so the hour
+    that repeats when summer time ends is ambiguous; mktime takes one of the two (glibc: the later)."""
+    return int(time.mktime(time.strptime(stamp, "%Y-%m-%d %H:%M:%S")))
+
+
 def parse_drops(text):
     """(epoch seconds, segment) of each WAL segment pgBackRest dropped because archive-push-queue-max was
-    exceeded, from its archive-push logs (times in the log are the host's local time, here read as UTC)."""
+    exceeded, from its archive-push logs, whose stamps are the host's local time."""
     drops = []
     for line in text.splitlines():
         match = _DROP_RE.search(line)
         if match:
-            drops.append((int(to_epoch(match.group(1))), match.group(2)))
+            drops.append((local_epoch(match.group(1)), match.group(2)))
     return drops
 
 

@@ -7,6 +7,8 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import calendar
+import os
 import re
 
 import pytest
@@ -217,7 +219,8 @@ class TestDrillToolDrops:
         res = checks.check_tool("pgbackrest", {"ran_at": NOW, "ok": False, "message": "ERROR: [082]: timeout"})
         assert res["status"] == checks.FAILING and "[082]" in res["message"]
 
-    def test_drops_from_pgbackrest_log(self):
+    def test_drops_from_pgbackrest_log(self, zone):
+        zone("UTC0")
         log = ("2026-11-26 07:01:02.123 P00   INFO: push 1 WAL file(s) to archive: 000000010000000000000027\n"
                "2026-11-26 07:02:03.456 P00   WARN: dropped WAL file '000000010000000000000028' because archive "
                "queue exceeded 16MB\n")
@@ -226,6 +229,43 @@ class TestDrillToolDrops:
         res = checks.check_wal_dropped(1, drops[0][0], drops[0][1], NOW - DAY)
         assert res["status"] == checks.FAILING and "point-in-time recovery is broken" in res["message"]
         assert checks.check_wal_dropped(1, drops[0][0], drops[0][1], NOW)["status"] == checks.OK
+
+
+def dropped_at(stamp):
+    return observe.parse_drops("%s P00   WARN: dropped WAL file '000000010000000000000028' because archive queue "
+                               "exceeded 16MB\n" % stamp)[0][0]
+
+
+class TestDropStampsAreTheHostsLocalTime:
+    BERLIN = "CET-1CEST,M3.5.0,M10.5.0/3"
+    NEW_YORK = "EST5EDT,M3.2.0,M11.1.0"
+
+    def test_east_of_utc_in_winter(self, zone):
+        zone(self.BERLIN)
+        assert dropped_at("2026-11-26 08:02:03.456") == calendar.timegm((2026, 11, 26, 7, 2, 3))
+
+    def test_east_of_utc_in_summer_time(self, zone):
+        zone(self.BERLIN)
+        assert dropped_at("2026-07-01 14:00:00.000") == calendar.timegm((2026, 7, 1, 12, 0, 0))
+
+    def test_west_of_utc_a_drop_before_the_newest_backup_is_not_hidden(self, zone):
+        # 23:30 in New York on the 25th is 04:30 UTC on the 26th: after a backup that stopped at 04:00 UTC
+        zone(self.NEW_YORK)
+        drop = dropped_at("2026-11-25 23:30:00.000")
+        assert drop == calendar.timegm((2026, 11, 26, 4, 30, 0))
+        backup_stop = calendar.timegm((2026, 11, 26, 4, 0, 0))
+        assert checks.check_wal_dropped(1, drop, "000000010000000000000028", backup_stop)["status"] == checks.FAILING
+
+    def test_the_days_summer_time_starts_and_ends(self, zone):
+        zone(self.BERLIN)
+        # 2026-03-29: 01:59 CET, then 03:00 CEST
+        assert dropped_at("2026-03-29 01:59:00.000") == calendar.timegm((2026, 3, 29, 0, 59, 0))
+        assert dropped_at("2026-03-29 03:00:00.000") == calendar.timegm((2026, 3, 29, 1, 0, 0))
+        # 2026-10-25: 03:00 CEST becomes 02:00 CET; 03:30 is after it
+        assert dropped_at("2026-10-25 03:30:00.000") == calendar.timegm((2026, 10, 25, 2, 30, 0))
+
+    def test_the_zone_is_restored_after_each_test(self):
+        assert os.environ.get("TZ") not in (self.BERLIN, self.NEW_YORK)
 
 
 def failing(check="archiving"):

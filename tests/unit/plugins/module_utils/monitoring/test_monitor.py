@@ -226,12 +226,16 @@ def test_unreadable_cluster(lab):
     assert "pgops_backup_up{" in (lab["tmp"] / "metrics" / "pgops.prom").read_text()
 
 
-def test_dropped_wal_in_the_log(lab):
+def test_dropped_wal_in_the_log(lab, zone):
+    # pgBackRest stamps its log in the host's zone: 08:19:03 in Berlin is 07:19:03 UTC, 57 s before NOW
+    zone("CET-1CEST,M3.5.0,M10.5.0/3")
     (lab["tmp"] / "main-archive-push-async.log").write_text(
-        u"2026-11-26 07:19:03.456 P00   WARN: dropped WAL file '000000010000000000000028' because archive queue "
+        u"2026-11-26 08:19:03.456 P00   WARN: dropped WAL file '000000010000000000000028' because archive queue "
         u"exceeded 16MB\n")
     status = run_once(lab, NOW, archiver())
     assert "wal_dropped:archive" in status["failing"]
+    assert results(status)["wal_dropped:archive"]["figures"]["last_drop"] == NOW - 57
+    assert "last 000000010000000000000028 at 07:19:03" in results(status)["wal_dropped:archive"]["message"]
     assert "pgops_backup_wal_dropped_total{" in (lab["tmp"] / "metrics" / "pgops.prom").read_text()
     # read once: the next run counts no new drop
     status = run_once(lab, NOW + 60, archiver())
