@@ -21,12 +21,18 @@ from numbers import Integral
 from ansible_collections.pgops.backup.plugins.module_utils.core.errors import ToolError
 from ansible_collections.pgops.backup.plugins.module_utils.core.targets import (
     check_backup_label, check_data_directory, check_target_action, normalize_target, recovery_time)
-from ansible_collections.pgops.backup.plugins.module_utils.core.timestamps import epoch_seconds
+from ansible_collections.pgops.backup.plugins.module_utils.core.timestamps import epoch_seconds, to_epoch
 from ansible_collections.pgops.backup.plugins.module_utils.drivers.base import BackupTool
 from ansible_collections.pgops.backup.plugins.module_utils.policy import WALG_COMPRESSIONS
 
 # absolute: cron's PATH (/usr/bin:/bin) lacks /usr/local/bin
 BINARY = "/usr/local/bin/wal-g"
+# the time retention job (module_utils/retention/expire.py through the host entry point), which the walg role installs
+EXPIRE_JOB = "/usr/local/bin/pgops-backup-expire"
+DAY_SECONDS = 24 * 3600
+# where wal-g reads its settings (postgres's home), and the ones that are secrets
+CONFIG_FILE = "~/.walg.json"
+SECRET_SETTINGS = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "WALG_LIBSODIUM_KEY")
 # what a module offers: a full backup, or a delta on the last one
 BACKUP_TYPES = ("full", "delta")
 # what backup_argv takes: the schedules' diff and incr mean a delta too
@@ -178,16 +184,29 @@ class WalG(BackupTool):
         return [self.binary, "backup-push", data_directory]
 
     def expire_argv(self, repository):
-        """Retention: keep the last N full backups (count) or what is needed for the last N days (time).
-
-        Time goes through /bin/sh for date(1). The line holds no '%': cron turns % into a newline.
-        """
+        """Retention: keep the last N full backups (count), or what a restore to any moment of the last N days
+        needs (time): the job that keeps the newest full backup finished before the window's start, as
+        pgBackRest does (time_retention). wal-g's own `delete before FIND_FULL <time>` keeps the first backup
+        after the time instead, so the window's first hours could not be restored."""
         retention = repository["retention"]
-        days = int(retention["full"])
+        full = int(retention["full"])
         if retention["type"] == "count":
-            return [self.binary, "delete", "retain", "FULL", str(days), "--confirm"]
-        return ["/bin/sh", "-c", "exec %s delete before FIND_FULL \"$(date -u -d '-%d days' -Iseconds)\" --confirm"
-                % (self.binary, days)]
+            return [self.binary, "delete", "retain", "FULL", str(full), "--confirm"]
+        return [EXPIRE_JOB, "--days", str(full)]
+
+    def delete_before_argv(self, label):
+        """wal-g deletes every backup before ``label`` and the WAL before its start; it keeps label, what
+        follows it, and permanent backups (wal-g 1.1 to 3.x alike). label must be a full backup."""
+        return [self.binary, "delete", "before", check_backup_label(label), "--confirm"]
+
+    def expire_by_time(self, run, window_start):
+        """Time retention applied: the backups listed, time_retention's decision, and wal-g's delete before the
+        backup it keeps (nothing runs when it keeps everything). run: ``run(argv) -> stdout``, raising ToolError.
+        Returns time_retention's result."""
+        plan = time_retention(parse_backup_list(run(self.backup_list_argv())), window_start)
+        if plan["keep"]:
+            run(self.delete_before_argv(plan["keep"]))
+        return plan
 
     def backup_list_argv(self):
         return [self.binary, "backup-list", "--detail", "--json"]
@@ -344,6 +363,47 @@ def parse_backup_list(text):
             "pg_version": entry.get("pg_version"),
         })
     return backups
+
+
+def _finished(backup):
+    """When a parse_backup_list backup finished (epoch seconds): wal-g's finish_time, or for an older wal-g
+    without it the sentinel's time, which it writes last."""
+    return to_epoch(backup["stop"] or backup["time"])
+
+
+def _wal_order(backup):
+    """wal-g's own order of backups (timeline, then segment): the WAL file in its name, which sorts as text."""
+    return backup["label"][len("base_"):len("base_") + 24]
+
+
+def time_retention(backups, window_start):
+    """What time retention deletes, decided as pgBackRest decides it: a restore to any moment from
+    ``window_start`` (epoch seconds) on needs the newest full backup that finished before it, so that one is
+    kept with everything after it, and every backup before it is deleted (its WAL with it). When no full
+    backup finished before window_start, everything is kept.
+
+    backups: parse_backup_list's. Returns {'keep': the label to delete before, or None; 'keep_finished':
+    its finish (epoch seconds) or None; 'expired': the labels wal-g's delete before it removes, oldest first
+    (what sorts before it in wal-g's order, except permanent backups); 'kept': the other labels}.
+    """
+    older = [b for b in backups if b["type"] == "full" and _finished(b) is not None and _finished(b) < window_start]
+    if not older:
+        return {"keep": None, "keep_finished": None, "expired": [], "kept": [b["label"] for b in backups]}
+    keep = max(older, key=lambda b: (_finished(b), _wal_order(b)))
+    doomed = [b for b in sorted(backups, key=_wal_order) if _wal_order(b) < _wal_order(keep) and not b["permanent"]]
+    return {"keep": keep["label"], "keep_finished": _finished(keep), "expired": [b["label"] for b in doomed],
+            "kept": [b["label"] for b in backups if b not in doomed]}
+
+
+def secret_values(text):
+    """The secrets in .walg.json's text (to redact from what the jobs print); [] when it is no JSON object."""
+    try:
+        settings = json.loads(text or "")
+    except ValueError:
+        return []
+    if not isinstance(settings, dict):
+        return []
+    return [str(settings[name]) for name in SECRET_SETTINGS if settings.get(name)]
 
 
 def _inventory_backup(backup):

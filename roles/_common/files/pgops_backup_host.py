@@ -2,9 +2,10 @@
 # Copyright: contributors to pgops.backup
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """The host entry point of the scripts that cron and systemd run without Ansible: the monitoring check, the
-restore drill and the logical and base backup jobs. The runtime task installs it beside the collection's
-module_utils (/usr/local/lib/pgops-backup); /usr/local/bin/pgops-backup-monitor, pgops-restore-drill and
-pgops-backup-dumps run it as ``python3 pgops_backup_host.py monitor|drill|dumps ARGS``.
+restore drill, the logical and base backup jobs and wal-g's time retention. The runtime task installs it beside
+the collection's module_utils (/usr/local/lib/pgops-backup); /usr/local/bin/pgops-backup-monitor,
+pgops-restore-drill, pgops-backup-dumps and pgops-backup-expire run it as
+``python3 pgops_backup_host.py monitor|drill|dumps|expire ARGS``.
 
 It gives the module_utils the one thing a module would: a host whose run_command runs argv (never a shell)
 and returns (rc, stdout, stderr), shaped like AnsibleModule's, so core/process.py's CommandRunner serves
@@ -62,7 +63,10 @@ def main(argv):
     if command == "dumps":
         from ansible_collections.pgops.backup.plugins.module_utils.dumps import job
         return job.main(args, host)
-    host.print_error("usage: pgops_backup_host.py monitor|drill|dumps ARGS")
+    if command == "expire":
+        from ansible_collections.pgops.backup.plugins.module_utils.retention import expire
+        return expire.main(args, host)
+    host.print_error("usage: pgops_backup_host.py monitor|drill|dumps|expire ARGS")
     return 2
 
 

@@ -2,8 +2,8 @@
 # Copyright: contributors to pgops.backup
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """The layout is the architecture: every import of the collection's own code runs one way,
-core <- policy <- drivers <- {restore, dumps, monitoring} <- module_support <- modules, filters, host entry;
-the three domains never import each other; and the host copy of the library is exactly what the scheduled
+core <- policy <- drivers <- {restore, dumps, monitoring, retention} <- module_support <- modules, filters,
+host entry; the domains never import each other; and the host copy of the library is exactly what the scheduled
 scripts import."""
 
 from __future__ import absolute_import, division, print_function
@@ -22,10 +22,12 @@ MODULE_UTILS = os.path.join(ROOT, "plugins", "module_utils")
 HOST_ENTRY = os.path.join(ROOT, "roles", "_common", "files", "pgops_backup_host.py")
 # layer of each part of plugins/: a file may import only from a lower layer, or from its own package
 LAYERS = {"module_utils.core": 0, "module_utils.policy": 1, "module_utils.drivers": 2, "module_utils.restore": 3,
-          "module_utils.dumps": 3, "module_utils.monitoring": 3, "module_utils.module_support": 4,
-          "plugin_utils": 4, "modules": 5, "filter": 5, "doc_fragments": 5, "host_entry": 5}
+          "module_utils.dumps": 3, "module_utils.monitoring": 3, "module_utils.retention": 3,
+          "module_utils.module_support": 4, "plugin_utils": 4, "modules": 5, "filter": 5, "doc_fragments": 5,
+          "host_entry": 5}
 # what the scheduled scripts run (roles/_common/files/pgops_backup_host.py) and so the hosts hold
-ENTRY_MODULES = ("module_utils.monitoring.monitor", "module_utils.restore.drill", "module_utils.dumps.job")
+ENTRY_MODULES = ("module_utils.monitoring.monitor", "module_utils.restore.drill", "module_utils.dumps.job",
+                 "module_utils.retention.expire")
 
 
 def part_of(module):
@@ -75,7 +77,7 @@ def test_imports_run_one_way(module):
             continue
         assert LAYERS[theirs] < LAYERS[mine], (
             "%s (%s, layer %d) imports %s (%s, layer %d): imports run core <- policy <- drivers <- "
-            "restore, dumps, monitoring <- module_support <- modules, filters"
+            "restore, dumps, monitoring, retention <- module_support <- modules, filters"
             % (module, mine, LAYERS[mine], imported, theirs, LAYERS[theirs]))
 
 

@@ -234,12 +234,11 @@ class TestWalgBackupJobs:
         assert shlex.split(self.by_name["pgops.backup main-offsite-expire"]["job"])[3:] == [
             "/usr/local/bin/wal-g", "delete", "retain", "FULL", "2", "--confirm"]
 
-    def test_expire_by_time_goes_through_sh_without_a_percent_sign(self):
+    def test_expire_by_time_is_the_time_retention_job(self):
         jobs = backup_jobs(walg_policy(retention={"type": "time", "full": 14}), CLUSTER)
         job = [j for j in jobs if j["name"] == "pgops.backup main-offsite-expire"][0]["job"]
-        assert "%" not in job
-        assert shlex.split(job)[3:] == ["/bin/sh", "-c", "exec /usr/local/bin/wal-g delete before FIND_FULL "
-                                                         "\"$(date -u -d '-14 days' -Iseconds)\" --confirm"]
+        assert shlex.split(job) == [JOB_WRAPPER, "main-offsite-expire", "--", "/usr/local/bin/pgops-backup-expire",
+                                    "--days", "14"]
 
     def test_no_percent_sign_cron_would_split_on(self):
         assert not [job["name"] for job in self.jobs if "%" in job["job"]]

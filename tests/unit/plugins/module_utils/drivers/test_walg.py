@@ -17,7 +17,7 @@ from ansible_collections.pgops.backup.plugins.module_utils.drivers.pgbackrest im
 from ansible_collections.pgops.backup.plugins.module_utils.drivers.registry import driver_for
 from ansible_collections.pgops.backup.plugins.module_utils.drivers.walg import (
     BINARY, WalG, backup_support, concurrency_for, key_material, keys_in_use, libsodium_key_transform,
-    parse_backup_list, parse_wal_show, repository_location, version_tuple)
+    parse_backup_list, parse_wal_show, repository_location, secret_values, time_retention, version_tuple)
 from ansible_collections.pgops.backup.plugins.module_utils.policy import minimal_policy, normalize_policy
 
 CLUSTER = {"name": "main", "major": 15, "data_directory": "/var/lib/postgresql/15/main", "port": 5433,
@@ -111,11 +111,19 @@ class TestCommands:
         assert self.tool.expire_argv(self.repo) == [
             "/usr/local/bin/wal-g", "delete", "retain", "FULL", "3", "--confirm"]
 
-    def test_expire_by_time(self):
+    def test_expire_by_time_runs_the_time_retention_job_without_a_shell(self):
         policy = walg_policy(s3(retention={"type": "time", "full": 30}))
         argv = tool(policy).expire_argv(policy["repositories"][0])
-        assert argv == ["/bin/sh", "-c", "exec /usr/local/bin/wal-g delete before FIND_FULL "
-                                         "\"$(date -u -d '-30 days' -Iseconds)\" --confirm"]
+        assert argv == ["/usr/local/bin/pgops-backup-expire", "--days", "30"]
+
+    def test_delete_before_a_backup_keeps_it(self):
+        assert self.tool.delete_before_argv("base_000000010000000000000006") == [
+            "/usr/local/bin/wal-g", "delete", "before", "base_000000010000000000000006", "--confirm"]
+
+    @pytest.mark.parametrize("label", ["", "--confirm", "FIND_FULL base_000000010000000000000006", "../x"])
+    def test_delete_before_refuses_what_is_no_backup_label(self, label):
+        with pytest.raises(ValueError, match="not a backup label"):
+            self.tool.delete_before_argv(label)
 
     @pytest.mark.parametrize("retention", [{"full": 2}, {"type": "time", "full": 7}, {"type": "time", "full": 365}])
     def test_expire_has_no_percent_sign_cron_would_split_on(self, retention):
@@ -679,3 +687,118 @@ class TestKeysInUse:
     def test_a_file_that_is_no_json_object_is_refused_not_ignored(self, text):
         with pytest.raises(ToolError, match="the role does not replace a key it cannot read"):
             keys_in_use(text)
+
+
+def at(text):
+    from ansible_collections.pgops.backup.plugins.module_utils.core.timestamps import to_epoch
+    return to_epoch(text)
+
+
+class TestTimeRetention:
+    """Keep the newest full backup that finished before the window's start, and what follows it (pgBackRest's rule)."""
+
+    def plan(self, fixture_text, window_start, fixture="walg/backup-list-detail.captured.json"):
+        return time_retention(parse_backup_list(fixture_text(fixture)), at(window_start))
+
+    def test_the_full_backup_the_window_starts_from_is_kept(self, fixture_text):
+        # base_...06 finished 06:11:23.29, base_...07 06:11:24.72. wal-g's `delete before FIND_FULL 06:11:24Z`
+        # deletes before the first backup after 06:11:24, base_...07, so a restore to 06:11:24 would be impossible.
+        plan = self.plan(fixture_text, "2026-11-26T06:11:24Z")
+        assert plan == {"keep": "base_000000010000000000000006", "keep_finished": at("2026-11-26T06:11:23.286908Z"),
+                        "expired": [], "kept": ["base_000000010000000000000006", "base_000000010000000000000007"]}
+
+    def test_older_backups_go_once_a_newer_full_finished_before_the_window(self, fixture_text):
+        plan = self.plan(fixture_text, "2026-11-26T06:11:25Z")
+        assert (plan["keep"], plan["expired"], plan["kept"]) == (
+            "base_000000010000000000000007", ["base_000000010000000000000006"], ["base_000000010000000000000007"])
+
+    @pytest.mark.parametrize("window_start", ["2026-11-26T06:00:00Z", "2026-11-26T06:11:23.286908Z"])
+    def test_nothing_is_deleted_while_no_full_backup_finished_before_the_window(self, fixture_text, window_start):
+        plan = self.plan(fixture_text, window_start)
+        assert (plan["keep"], plan["expired"]) == (None, [])
+        assert plan["kept"] == ["base_000000010000000000000006", "base_000000010000000000000007"]
+
+    LAB = "walg/backup-list-detail-fulls-and-deltas.captured.json"
+    F3, D5, F7, D9, F11 = ("base_000000010000000000000003", "base_000000010000000000000005_D_000000010000000000000003",
+                           "base_000000010000000000000007", "base_000000010000000000000009_D_000000010000000000000007",
+                           "base_00000001000000000000000B")
+
+    def test_fulls_and_deltas_from_the_lab_the_full_and_delta_before_the_window_stay(self, fixture_text):
+        # D9 finished 00:53:35.92, F11 started 00:53:39.07. In the lab, wal-g 1.1.3's
+        # `delete before FIND_FULL 2026-12-02T00:53:37Z` would delete F7 and D9: a restore to 00:53:37 needs both.
+        plan = self.plan(fixture_text, "2026-12-02T00:53:37Z", self.LAB)
+        assert (plan["keep"], plan["expired"], plan["kept"]) == (self.F7, [self.F3, self.D5], [self.F7, self.D9, self.F11])
+
+    @pytest.mark.parametrize("window_start, keep, expired", [
+        ("2026-12-02T00:53:20Z", None, []),
+        ("2026-12-02T00:53:29Z", F3, []),
+        ("2026-12-02T00:53:45Z", F11, [F3, D5, F7, D9]),
+    ])
+    def test_fulls_and_deltas_from_the_lab_at_other_window_starts(self, fixture_text, window_start, keep, expired):
+        plan = self.plan(fixture_text, window_start, self.LAB)
+        assert (plan["keep"], plan["expired"]) == (keep, expired)
+
+    def test_a_delta_is_kept_with_its_full_and_never_chosen(self, fixture_text):
+        # the delta base_...04_D_...02 finished before the window, but a restore from it needs its full
+        plan = self.plan(fixture_text, "2025-03-05T00:00:00Z", "walg/backup-list-detail.handwritten.json")
+        assert (plan["keep"], plan["expired"]) == ("base_000000010000000000000002", [])
+
+    def test_permanent_backups_are_chosen_like_any_other_and_never_expired(self, fixture_text):
+        plan = self.plan(fixture_text, "2025-03-10T00:00:00Z", "walg/backup-list-detail.handwritten.json")
+        assert plan["keep"] == "base_000000010000000000000006"
+        assert plan["expired"] == ["base_000000010000000000000002",
+                                   "base_000000010000000000000004_D_000000010000000000000002"]
+        permanent_first = json.loads(fixture_text("walg/backup-list-detail.handwritten.json"))
+        permanent_first[0]["is_permanent"] = True
+        plan = time_retention(parse_backup_list(json.dumps(permanent_first)), at("2025-03-10T00:00:00Z"))
+        assert plan["expired"] == ["base_000000010000000000000004_D_000000010000000000000002"]
+        assert plan["kept"] == ["base_000000010000000000000002", "base_000000010000000000000006"]
+
+    def test_expired_is_what_wal_g_deletes_before_the_kept_backup_in_its_own_order(self):
+        # a restore onto timeline 2 from an early backup: wal-g orders by timeline, then segment
+        text = json.dumps([
+            {"backup_name": "base_000000010000000000000009", "time": "2026-01-01T00:00:00Z",
+             "finish_time": "2026-01-01T00:00:00Z"},
+            {"backup_name": "base_000000020000000000000005", "time": "2026-01-02T00:00:00Z",
+             "finish_time": "2026-01-02T00:00:00Z"},
+            {"backup_name": "base_000000020000000000000007", "time": "2026-01-03T00:00:00Z",
+             "finish_time": "2026-01-03T00:00:00Z"}])
+        plan = time_retention(parse_backup_list(text), at("2026-01-02T12:00:00Z"))
+        assert (plan["keep"], plan["expired"]) == ("base_000000020000000000000005", ["base_000000010000000000000009"])
+
+    def test_an_older_wal_g_without_finish_time_is_judged_by_the_sentinel_time(self):
+        text = json.dumps([{"backup_name": "base_000000010000000000000002", "time": "2026-01-01T00:00:00Z"},
+                           {"backup_name": "base_000000010000000000000004", "time": "2026-01-02T00:00:00Z"}])
+        plan = time_retention(parse_backup_list(text), at("2026-01-01T12:00:00Z"))
+        assert (plan["keep"], plan["expired"]) == ("base_000000010000000000000002", [])
+
+    def test_no_backup_at_all(self):
+        assert time_retention([], at("2026-01-01T00:00:00Z")) == {
+            "keep": None, "keep_finished": None, "expired": [], "kept": []}
+
+    def test_applied_it_lists_then_deletes_before_the_kept_backup(self, fixture_text):
+        calls = []
+        answers = [("backup-list", fixture_text("walg/backup-list-detail.captured.json")), ("delete", "")]
+        plan = minimal_tool().expire_by_time(fake_run(answers, calls), at("2026-11-26T06:11:25Z"))
+        assert plan["keep"] == "base_000000010000000000000007"
+        assert calls == [[BINARY, "backup-list", "--detail", "--json"],
+                         [BINARY, "delete", "before", "base_000000010000000000000007", "--confirm"]]
+
+    def test_applied_it_deletes_nothing_when_it_keeps_everything(self, fixture_text):
+        calls = []
+        answers = [("backup-list", fixture_text("walg/backup-list-detail.captured.json"))]
+        plan = minimal_tool().expire_by_time(fake_run(answers, calls), at("2026-11-26T06:00:00Z"))
+        assert plan["keep"] is None and calls == [[BINARY, "backup-list", "--detail", "--json"]]
+
+    def test_a_failed_listing_deletes_nothing(self):
+        calls = []
+        answers = [("backup-list", ToolError("wal-g failed (exit 1): ERROR: no such bucket"))]
+        with pytest.raises(ToolError, match="no such bucket"):
+            minimal_tool().expire_by_time(fake_run(answers, calls), at("2026-11-26T06:00:00Z"))
+        assert len(calls) == 1
+
+
+def test_secrets_of_the_walg_json():
+    text = config()
+    assert sorted(secret_values(json.dumps(text))) == sorted([ACCESS_KEY, SECRET_KEY, HEX_KEY])
+    assert secret_values("not json") == [] and secret_values("[]") == []

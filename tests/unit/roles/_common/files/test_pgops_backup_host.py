@@ -36,3 +36,11 @@ def test_a_timeout_ends_the_program_with_124():
 def test_a_missing_program_is_127_not_an_exception():
     rc, out, err = LocalHost().run_command(["/nonexistent/program"])
     assert rc == 127 and "/nonexistent/program" in err
+
+
+def test_expire_is_a_command_and_an_unknown_one_is_refused(capsys):
+    from pgops_backup_host import main  # pylint: disable=import-error
+    assert main(["expire", "--days", "0"]) == 2
+    assert "--days: expected 1 or more" in capsys.readouterr().err
+    assert main(["vacuum"]) == 2
+    assert "monitor|drill|dumps|expire" in capsys.readouterr().err
