@@ -222,10 +222,11 @@ def restore_and_check(tool, run, scratch, target, options, clock=time.time, slee
         scratch.prepare_directory()
         plan = tool.restore_plan(scratch.data, backup=result["backup"], target=target, target_action="pause",
                                  primary=False, repository=options.get("repository"))
+        # the end replay must reach, read before anything is fetched (the repository may fail during recovery):
+        # WAL archived since counts as a bonus
+        end, end_read = archive_end(tool, run), clock()
         apply_restore_plan(plan, scratch.data, run)
         scratch.configure()
-        # the end replay must reach, read before recovery starts: WAL archived since counts as a bonus
-        end, end_read = archive_end(tool, run), clock()
         scratch.start(timeout)
         result["recovery"] = prove_and_promote(scratch.session, scratch.running, scratch.stop, scratch.read_log,
                                                target, end, timeout, stall=options.get("stall_timeout") or 60,
