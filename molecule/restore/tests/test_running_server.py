@@ -45,10 +45,11 @@ class Writer(threading.Thread):
                     self.want_mark.clear()
                     self.marked.set()
                     time.sleep(1.0)
+                # psql prints the returned row, then the command tag
                 row_id, xid = sql(self.name_, "INSERT INTO tail_ledger DEFAULT VALUES "
-                                              "RETURNING id, txid_current()").split("|")
+                                              "RETURNING id, txid_current()").splitlines()[0].split("|")
             except (RuntimeError, subprocess.TimeoutExpired):
-                return
+                return  # PostgreSQL went away: the play stopped it
             self.rows.append((int(row_id), int(xid)))
 
     def mark(self):
@@ -67,7 +68,7 @@ def postmaster(name):
 def tail_restore(restore_run):
     """A writer on rst-trixie; a target taken mid-stream, its segment not yet archived; restore.yml to it while the
     writer goes on committing until the play stops PostgreSQL."""
-    sql(NAME, "CREATE TABLE tail_ledger (id serial PRIMARY KEY, at timestamptz NOT NULL DEFAULT clock_timestamp())")
+    sql(NAME, "DROP TABLE IF EXISTS tail_ledger; CREATE TABLE tail_ledger (id serial PRIMARY KEY, at timestamptz NOT NULL DEFAULT clock_timestamp())")
     writer = Writer(NAME)
     writer.start()
     time.sleep(3)
