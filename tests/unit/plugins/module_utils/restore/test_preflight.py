@@ -44,20 +44,9 @@ class FakeServer(object):
         return [{"segment": SEG % 5, "lsn": "0/6000000", "epoch": 1796200000.25, "next_xid": "742"}]
 
 
-class Clock(object):
-    def __init__(self):
-        self.now = 0.0
-
-    def __call__(self):
-        return self.now
-
-    def sleep(self, seconds):
-        self.now += seconds
-
-
 class TestArchiveWal:
-    def test_switches_and_waits_until_the_archiver_and_the_repositories_hold_the_segment(self):
-        server, clock = FakeServer(archived_after=2), Clock()
+    def test_switches_and_waits_until_the_archiver_and_the_repositories_hold_the_segment(self, clock):
+        server = FakeServer(archived_after=2)
         ends = iter([SEG % 4, SEG % 5])
         result = archive_wal(server.session, lambda: next(ends), 60, clock=clock, sleep=clock.sleep)
         assert server.statements[0] == SWITCH_SQL
@@ -65,8 +54,8 @@ class TestArchiveWal:
                           "archive_end_segment": SEG % 5}
         assert clock.now == 6  # polled every 2 s until both said so
 
-    def test_times_out_naming_the_segment_and_the_archivers_last_failure(self):
-        server, clock = FakeServer(archived_after=10 ** 6, failed=(SEG % 5, "2026-12-02 03:00:00+00")), Clock()
+    def test_times_out_naming_the_segment_and_the_archivers_last_failure(self, clock):
+        server = FakeServer(archived_after=10 ** 6, failed=(SEG % 5, "2026-12-02 03:00:00+00"))
         with pytest.raises(ToolError) as caught:
             archive_wal(server.session, lambda: SEG % 4, 10, clock=clock, sleep=clock.sleep)
         message = str(caught.value)
@@ -74,8 +63,8 @@ class TestArchiveWal:
         assert "last archived %s" % (SEG % 4) in message and "last failed on %s" % (SEG % 5) in message
         assert "nothing was stopped or changed" in message
 
-    def test_check_mode_switches_nothing_and_waits_for_nothing(self):
-        server, clock = FakeServer(archived_after=10 ** 6), Clock()
+    def test_check_mode_switches_nothing_and_waits_for_nothing(self, clock):
+        server = FakeServer(archived_after=10 ** 6)
         result = archive_wal(server.session, lambda: SEG % 4, 10, switch=False, clock=clock, sleep=clock.sleep)
         assert not any("pg_switch_wal" in sql for sql in server.statements) and clock.now == 0
         assert result["archive_end_segment"] == SEG % 4 and result["segment"] == SEG % 5

@@ -154,17 +154,6 @@ def test_a_cluster_that_does_not_start_is_reported():
     assert "rto_seconds" not in result
 
 
-class Clock(object):
-    def __init__(self):
-        self.now = 0.0
-
-    def __call__(self):
-        return self.now
-
-    def sleep(self, seconds):
-        self.now += seconds
-
-
 def started_cluster(tmp_path, rc=0, running_after=None):
     """A ScratchCluster whose pg_ctl returns rc and whose postmaster runs once ``running_after`` checks passed."""
     calls, checks = [], []
@@ -183,17 +172,15 @@ def started_cluster(tmp_path, rc=0, running_after=None):
     return cluster, calls
 
 
-def test_start_does_not_wait_for_connections_a_cluster_short_of_consistency_never_takes(tmp_path):
+def test_start_does_not_wait_for_connections_a_cluster_short_of_consistency_never_takes(tmp_path, clock):
     cluster, calls = started_cluster(tmp_path, running_after=2)
-    clock = Clock()
     cluster.start(3600, clock=clock, sleep=clock.sleep)
     assert calls[0][-2:] == ["-W", "start"] and "-w" not in calls[0]
     assert clock.now == 1.0  # two half-second looks, then the postmaster ran
 
 
-def test_start_fails_in_postgresqls_words_when_the_postmaster_never_runs(tmp_path):
+def test_start_fails_in_postgresqls_words_when_the_postmaster_never_runs(tmp_path, clock):
     cluster, calls = started_cluster(tmp_path, running_after=None)
-    clock = Clock()
     with pytest.raises(RuntimeError) as caught:
         cluster.start(3600, clock=clock, sleep=clock.sleep)
     assert "did not start" in str(caught.value) and "could not load pg_hba.conf" in str(caught.value)
