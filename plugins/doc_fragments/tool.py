@@ -37,3 +37,16 @@ options:
     type: str
     default: main
 """
+
+    # a running cluster the module connects to, over its Unix socket
+    CONNECTION = r"""
+options:
+  port:
+    description: Port of the cluster.
+    type: int
+    default: 5432
+  socket_dir:
+    description: Unix socket directory of the cluster.
+    type: path
+    default: /var/run/postgresql
+"""

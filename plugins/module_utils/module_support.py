@@ -8,7 +8,7 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 from ansible_collections.pgops.backup.plugins.module_utils.core.postgres import (
-    PG_LSCLUSTERS, choose_cluster, parse_lsclusters)
+    PG_LSCLUSTERS, choose_cluster, connect, parse_lsclusters, query)
 from ansible_collections.pgops.backup.plugins.module_utils.core.process import CommandRunner
 from ansible_collections.pgops.backup.plugins.module_utils.drivers.backup_sets import KINDS as LOCAL_KINDS
 from ansible_collections.pgops.backup.plugins.module_utils.drivers.registry import driver_for
@@ -62,3 +62,14 @@ def target_argument_spec():
         type=dict(type="str", default="latest", choices=["latest", "time", "lsn", "xid", "name", "immediate"]),
         value=dict(type="str"),
     )
+
+
+def cluster_session(socket_dir, port):
+    """session(action): action(conn, query) on a fresh connection to the cluster, closed after."""
+    def session(action):
+        conn = connect(socket_dir, port, dbname="postgres")
+        try:
+            return action(conn, query)
+        finally:
+            conn.close()
+    return session

@@ -27,19 +27,12 @@ version_added: "0.1.0"
 author: pgops.backup developers (@pgops)
 extends_documentation_fragment:
   - pgops.backup.tool
+  - pgops.backup.tool.connection
 options:
   data_directory:
     description: The restored cluster's data directory.
     type: path
     required: true
-  port:
-    description: Port of the restored cluster.
-    type: int
-    default: 5432
-  socket_dir:
-    description: Unix socket directory of the restored cluster.
-    type: path
-    default: /var/run/postgresql
   log_file:
     description: The cluster's server log (pg_lsclusters' log file), where PostgreSQL's reason for a failure is read.
     type: path
@@ -124,11 +117,10 @@ import time
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.pgops.backup.plugins.module_utils.core.errors import ToolError
-from ansible_collections.pgops.backup.plugins.module_utils.core.postgres import connect, query
 from ansible_collections.pgops.backup.plugins.module_utils.core.targets import normalize_target
 from ansible_collections.pgops.backup.plugins.module_utils.core.wal import parse_segment
 from ansible_collections.pgops.backup.plugins.module_utils.module_support import (
-    target_argument_spec, tool_argument_spec, tool_for)
+    cluster_session, target_argument_spec, tool_argument_spec, tool_for)
 from ansible_collections.pgops.backup.plugins.module_utils.restore.physical import (
     data_directory_state, pg_ctl, read_text)
 from ansible_collections.pgops.backup.plugins.module_utils.restore.recovery import (
@@ -157,12 +149,7 @@ def main():
     if module.check_mode:
         module.exit_json(changed=True, msg="recovery of %s would be proven, then the cluster promoted" % data)
 
-    def session(action):
-        conn = connect(params["socket_dir"], params["port"], dbname="postgres")
-        try:
-            return action(conn, query)
-        finally:
-            conn.close()
+    session = cluster_session(params["socket_dir"], params["port"])
 
     def stop():
         if data_directory_state(data) == "running":

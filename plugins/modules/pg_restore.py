@@ -27,6 +27,11 @@ description:
     time or LSN target before the oldest backup.
   - A cluster that is not meant to become the primary (O(primary=false)) gets C(archive_mode=off), so it
     cannot write into the production archive.
+  - Before restoring over an existing data directory (O(delta)), copies what its pg_wal holds that the archive
+    lacks (segments after the archive's end, or still marked C(.ready)) to C(<data_directory>.wal-kept-<UTC time>)
+    beside it; those files are the only copy of commits the archive never received.
+  - In check mode, returns the plan - the backup it would start from and its first WAL segment, the end of the
+    archive, and where recovery would stop.
   - Idempotent - it records what it restored beside the data directory, and the same backup and target
     asked again of that directory, before PostgreSQL was started on it, change nothing.
 version_added: "0.1.0"
@@ -106,6 +111,12 @@ options:
   repository:
     description: pgBackRest repository index to restore from; pgBackRest picks the first that has the backup.
     type: int
+  archived_through:
+    description:
+      - Where the archive ends, as M(pgops.backup.pg_wal_switch) returns it (C(archived_through)) after archiving what a
+        running server wrote. A time, LSN or xid target after it is refused before anything changes, where without
+        it only a time after now is.
+    type: dict
 attributes:
   check_mode:
     description: Reports whether a restore would happen, and restores nothing.
@@ -158,6 +169,19 @@ archive_end_segment:
   returned: when a physical backup was restored
   type: str
   sample: "000000010000000000000009"
+wal_kept:
+  description: Where the WAL files the archive lacked were copied (C(directory), null when none needed keeping)
+    and their names (C(files)).
+  returned: when a physical backup was restored
+  type: dict
+  sample: {directory: /var/lib/postgresql/15/main.wal-kept-20261202T031500Z, files: ["00000001000000000000000A"]}
+plan:
+  description: What a restore would do - C(backup) and its first WAL segment C(wal_start), C(archive_end_segment),
+    and C(stop) (where recovery would end, in words).
+  returned: in check mode, for a physical backup
+  type: dict
+  sample: {backup: 20261202-031000F, wal_start: "000000010000000000000004", archive_end_segment:
+           "000000010000000000000009", stop: "at the end of the archive, 000000010000000000000009"}
 msg:
   description: What was done.
   returned: always
@@ -173,10 +197,12 @@ from ansible_collections.pgops.backup.plugins.module_utils.core.targets import c
 from ansible_collections.pgops.backup.plugins.module_utils.module_support import (
     local_cluster, target_argument_spec, tool_argument_spec, tool_for)
 from ansible_collections.pgops.backup.plugins.module_utils.restore.logical import logical_argument_spec, restore_logical
+from ansible_collections.pgops.backup.plugins.module_utils.restore.preflight import (
+    check_within_archive, keep_unarchived_wal)
 from ansible_collections.pgops.backup.plugins.module_utils.restore.recovery import archive_end
 from ansible_collections.pgops.backup.plugins.module_utils.restore.physical import (
     apply_restore_plan, clear_marker, data_directory_state, read_marker, restore_record, same_restore,
-    starting_backup, write_marker)
+    restore_summary, starting_backup, write_marker)
 
 
 def end_of_archive(tool, run):
@@ -198,6 +224,7 @@ def main():
         delta=dict(type="bool", default=False),
         primary=dict(type="bool", default=False),
         repository=dict(type="int"),
+        archived_through=dict(type="dict"),
     )
     argument_spec.update(logical_argument_spec())
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True,
@@ -212,6 +239,11 @@ def main():
     data_directory = params["data_directory"].rstrip("/")
     try:
         target = check_reachable(normalize_target(params["target"]))
+        if params["archived_through"]:
+            check_within_archive(target, params["archived_through"])
+    except (KeyError, TypeError):
+        module.fail_json(msg="archived_through: expected pg_wal_switch's archived_through (segment, lsn, time, "
+                             "next_xid), got %r" % (params["archived_through"],))
     except ValueError as exc:
         module.fail_json(msg=str(exc))
     record = restore_record(params["tool"], params["stanza"], params["backup"] or "latest", target)
@@ -243,19 +275,30 @@ def main():
                                  target_action=params["target_action"], delta=params["delta"],
                                  primary=params["primary"], repository=params["repository"])
         if module.check_mode:
-            module.exit_json(changed=True, restored=record, backup=backup,
-                             msg="%s would be restored%s" % (data_directory, " once its cluster is stopped"
-                                                             if state == "running" else ""))
+            summary = restore_summary(tool, run, target, backup, params["repository"])
+            module.exit_json(changed=True, restored=record, backup=backup, plan=summary,
+                             msg="%s would be restored%s from backup %s (WAL from %s); recovery would replay to %s and "
+                                 "stop %s" % (data_directory, " once its cluster is stopped" if state == "running" else "",
+                                              summary["backup"], summary["wal_start"] or "?",
+                                              summary["archive_end_segment"] or "?", summary["stop"]))
         clear_marker(data_directory)
         if state == "missing":  # a lost server's: pgBackRest restores only into a directory that exists
             os.makedirs(data_directory, 0o700)
         end = end_of_archive(tool, run)
+        # a delta restore replaces pg_wal: what the archive never received is copied aside first
+        try:
+            kept = keep_unarchived_wal(data_directory, end) if state == "stopped" else {"directory": None, "files": []}
+        except OSError as exc:
+            module.fail_json(msg="the WAL in %s/pg_wal that the archive lacks could not be copied aside (%s); nothing "
+                                 "was restored" % (data_directory, exc))
         apply_restore_plan(plan, data_directory, run)
     except (ToolError, ValueError) as exc:
         module.fail_json(msg=str(exc))
     write_marker(data_directory, record)
-    module.exit_json(changed=True, restored=record, archive_end_segment=end, msg="%s restored; start PostgreSQL, then pgops.backup.pg_recovery "
-                     "proves where recovery ended and promotes" % data_directory)
+    module.exit_json(changed=True, restored=record, archive_end_segment=end, wal_kept=kept,
+                     msg="%s restored%s; start PostgreSQL, then pgops.backup.pg_recovery proves where recovery ended "
+                         "and promotes" % (data_directory, "; WAL the archive lacked was copied to %s" % kept["directory"]
+                                           if kept["directory"] else ""))
 
 
 if __name__ == "__main__":

@@ -221,11 +221,14 @@ def docker(name, command):
     return subprocess.run(["docker", "exec", name, "sh", "-c", command], capture_output=True, text=True, check=False)
 
 
-def stop_minio_when_restored(done):
+DRILL_SCRATCH = "/var/tmp/pgops-restore-drill"
+
+
+def stop_minio_when_restored(done, signal_test="test -f %s/standby.signal" % WALG_DATA):
     """MinIO stopped as soon as the restored data directory has its standby.signal, before PostgreSQL starts."""
     deadline = time.time() + 600
     while time.time() < deadline and not done.is_set():
-        if docker(WALG, "test -f %s/standby.signal" % WALG_DATA).returncode == 0:
+        if docker(WALG, signal_test).returncode == 0:
             docker("rst-minio", "systemctl stop minio")
             return
         time.sleep(0.3)
@@ -261,7 +264,24 @@ def unreachable(restore_run):
     assert wait_for(lambda: run_as(WALG, "postgres", "wal-g backup-list").rc == 0, timeout=60)
     wal_after = sorted(s3_objects(WALG, "pgops-walg", "rst-walg/wal_005/")["keys"])
     again = ansible_playbook("../../playbooks/restore.yml", "--limit", WALG, timeout=900)
-    return {"failed": failed, "state": state, "wal_before": wal_before, "wal_after": wal_after, "again": again}
+    # the drill, MinIO stopped once its scratch cluster is restored (before it starts replaying)
+    done = threading.Event()
+    watcher = threading.Thread(target=stop_minio_when_restored, args=(
+        done, "find %s -maxdepth 2 -name standby.signal | grep -q ." % DRILL_SCRATCH))
+    watcher.start()
+    try:
+        drill = run_as(WALG, "postgres", scheduled_job(WALG, "postgres", "drill:main"))
+    finally:
+        done.set()
+        watcher.join()
+        docker("rst-minio", "systemctl start minio")
+    drill_result = json.loads(host(WALG).file("/var/lib/pgops-backup/drills/latest.json").content_string)
+    assert wait_for(lambda: run_as(WALG, "postgres", "wal-g backup-list").rc == 0, timeout=60)
+    wal_after_drill = sorted(s3_objects(WALG, "pgops-walg", "rst-walg/wal_005/")["keys"])
+    timeline = int(psql(WALG, "SELECT timeline_id FROM pg_control_checkpoint()"))
+    return {"failed": failed, "state": state, "wal_before": wal_before, "wal_after": wal_after, "again": again,
+            "drill": drill, "drill_result": drill_result, "wal_after_drill": wal_after_drill,
+            "timeline": timeline}
 
 
 def test_repository_unreachable_during_recovery_fails_unpromoted_and_archives_nothing(unreachable):
@@ -283,3 +303,15 @@ def test_with_the_repository_back_the_same_restore_completes(unreachable):
     assert unreachable["again"].returncode == 0, output[-4000:]
     assert "promoted on timeline" in output
     assert psql(WALG, "SELECT count(*) FROM unreachable_ledger", db="shop") == str(BATCH)
+
+
+def test_drill_with_the_repository_unreachable_during_recovery_fails_loudly_and_archives_nothing(unreachable):
+    drill, result = unreachable["drill"], unreachable["drill_result"]
+    assert drill.rc != 0 and "restore drill FAILED" in drill.stderr, drill.stdout + drill.stderr
+    assert result["passed"] is False, result
+    print("drill with MinIO stopped during recovery: %s" % (result["error"] or "")[:800])
+    assert "recovery has restored no WAL" in result["error"] or "replay has not moved" in result["error"], result
+    # a scratch cluster that promoted would have archived the next timeline's history file; production is on its own
+    newer = [key for key in unreachable["wal_after_drill"] if ".history" in key
+             if int(key.rsplit("/", 1)[-1][:8], 16) > unreachable["timeline"]]
+    assert not newer, newer

@@ -42,7 +42,7 @@ RECOVERY_KEYS = ("replay_end_lsn", "replay_end_time", "archive_end_segment", "rp
 
 
 def normalize_drill(tool, stanza, schedule, target="latest", repository=None, keep=12, alert_command="",
-                    amcheck=True, row_counts=None, sql=None, timeout="1h", scratch_directory=None,
+                    amcheck=True, row_counts=None, sql=None, timeout="1h", stall_timeout="60s", scratch_directory=None,
                     result_dir=RESULT_DIR):
     """The drill's configuration from the pg_backup_drill_* variables (without the prefix); PolicyError names
     the variable that is wrong. Returns the configuration the drill script reads, plus 'cron' (the schedule's
@@ -94,6 +94,7 @@ def normalize_drill(tool, stanza, schedule, target="latest", repository=None, ke
         "keep": int(keep), "alert_command": alert_command, "amcheck": bool(amcheck),
         "row_counts": list(row_counts or []), "sql": list(sql or []),
         "timeout": parse_duration(timeout, "pg_backup_drill_timeout"),
+        "stall_timeout": parse_duration(stall_timeout, "pg_backup_drill_stall_timeout"),
         "scratch_directory": os.path.normpath(scratch_directory), "result_dir": os.path.normpath(result_dir),
         "cron": parse_cron(schedule, "pg_backup_drill_schedule"),
     }

@@ -17,6 +17,7 @@ import socket
 from ansible_collections.pgops.backup.plugins.module_utils.core.errors import ToolError
 from ansible_collections.pgops.backup.plugins.module_utils.core.files import write_atomically
 from ansible_collections.pgops.backup.plugins.module_utils.core.targets import normalize_target, target_key
+from ansible_collections.pgops.backup.plugins.module_utils.core.wal import last_segment
 from ansible_collections.pgops.backup.plugins.module_utils.drivers.selection import backup_for_target
 
 MARKER_SUFFIX = ".pgops-restore.json"
@@ -164,6 +165,32 @@ def starting_backup(tool, run, target, repository=None):
         raise ToolError("no successful backup %s: the target is before the oldest backup, or there is none"
                         % ("before the target" if target["type"] in ("time", "lsn") else "to restore"))
     return chosen["label"]
+
+
+def restore_summary(tool, run, target, backup=None, repository=None):
+    """The plan of a restore, for check mode: {'backup', 'wal_start', 'archive_end_segment', 'stop'} - the backup it
+    starts from (the one asked for, or the one pgBackRest would choose), its first WAL segment, the newest segment
+    the repositories hold, and where recovery ends, in words."""
+    inventory = tool.inventory(run)
+    backups = [b for repo in inventory["repositories"] for b in repo["backups"]]
+    chosen = None
+    if backup:
+        chosen = next((b for b in backups if b["label"] == backup), None)
+    else:
+        chosen = backup_for_target(backups, target, repository)
+    if chosen is None:
+        raise ToolError("no backup %s in the repositories" % (backup or "to start from"))
+    end = last_segment(inventory["repositories"])
+    stops = {
+        "latest": "at the end of the archive, %s" % end,
+        "immediate": "as soon as the backup is consistent",
+        "time": "at the last commit before %s" % target.get("value"),
+        "lsn": "at LSN %s" % target.get("value"),
+        "xid": "after transaction %s" % target.get("value"),
+        "name": "at restore point '%s'" % target.get("value"),
+    }
+    return {"backup": chosen["label"], "wal_start": chosen.get("wal_start"), "archive_end_segment": end,
+            "stop": stops[target["type"]]}
 
 
 def pg_ctl(data_directory):

@@ -21,6 +21,8 @@ from ansible_collections.pgops.backup.plugins.module_utils.restore.recovery impo
 
 # Marks a scratch directory as this module's own: nothing else is ever removed.
 SENTINEL = ".pgops-restore-check"
+# how long a scratch postmaster may take to write its pid file once pg_ctl launched it
+START_SECONDS = 30
 _TABLE_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_$]*(\.[A-Za-z_][A-Za-z0-9_$]*)?$")
 
 
@@ -78,14 +80,19 @@ class ScratchCluster(object):
             handle.write("local all all trust\n")
         open(os.path.join(self.data, "pg_ident.conf"), "a").close()
 
-    def start(self, timeout):
+    def start(self, timeout, clock=time.time, sleep=time.sleep):
+        """Start the postmaster without waiting for connections: a cluster that cannot reach a consistent state
+        (its WAL cannot be fetched) never accepts one, and recovery.watch judges that by the log, in stall
+        seconds. Returns once the postmaster runs; RuntimeError, in PostgreSQL's words, when it does not."""
         self.started = True
-        rc, out, err = self.run_command([pg_ctl(self.data), "-D", self.data, "-l",
-                                         self.log_path(), "-w", "-t", str(int(timeout)), "start"])
-        if rc != 0:
+        rc, out, err = self.run_command([pg_ctl(self.data), "-D", self.data, "-l", self.log_path(), "-W", "start"])
+        deadline = clock() + min(int(timeout), START_SECONDS)
+        while rc == 0 and not self.running() and clock() < deadline:
+            sleep(0.5)
+        if rc != 0 or not self.running():
             lines = this_start(self.read_log())
             raise RuntimeError("the restored cluster did not start: %s" % (postgres_says(lines) or " | ".join(
-                line.strip() for line in lines[-8:]) or "no server log"))
+                line.strip() for line in lines[-8:]) or (err or "").strip() or "no server log"))
 
     def running(self):
         return data_directory_state(self.data) == "running"
@@ -222,10 +229,11 @@ def restore_and_check(tool, run, scratch, target, options, clock=time.time, slee
         scratch.prepare_directory()
         plan = tool.restore_plan(scratch.data, backup=result["backup"], target=target, target_action="pause",
                                  primary=False, repository=options.get("repository"))
+        # the end replay must reach, read before anything is fetched (the repository may fail during recovery):
+        # WAL archived since counts as a bonus
+        end, end_read = archive_end(tool, run), clock()
         apply_restore_plan(plan, scratch.data, run)
         scratch.configure()
-        # the end replay must reach, read before recovery starts: WAL archived since counts as a bonus
-        end, end_read = archive_end(tool, run), clock()
         scratch.start(timeout)
         result["recovery"] = prove_and_promote(scratch.session, scratch.running, scratch.stop, scratch.read_log,
                                                target, end, timeout, stall=options.get("stall_timeout") or 60,

@@ -152,3 +152,36 @@ def test_a_cluster_that_does_not_start_is_reported():
     result = restore_scratch.restore_and_check(FakeTool(), run_ok, scratch, {"type": "latest", "value": None}, {})
     assert result["passed"] is False and result["msg"].startswith("the restored cluster did not start")
     assert "rto_seconds" not in result
+
+
+def started_cluster(tmp_path, rc=0, running_after=None):
+    """A ScratchCluster whose pg_ctl returns rc and whose postmaster runs once ``running_after`` checks passed."""
+    calls, checks = [], []
+    data = tmp_path / "scratch" / "data"
+    data.mkdir(parents=True)
+    (data / "PG_VERSION").write_text("15\n")
+    (tmp_path / "scratch" / "postgresql.log").write_text("2026-12-02 03:00:00 UTC [1] FATAL:  could not load pg_hba.conf\n")
+    cluster = restore_scratch.ScratchCluster(str(tmp_path / "scratch"), 5499,
+                                             lambda argv: calls.append(argv) or (rc, "", ""))
+    cluster.log_path = lambda: str(tmp_path / "scratch" / "postgresql.log")
+
+    def running():
+        checks.append(1)
+        return running_after is not None and len(checks) > running_after
+    cluster.running = running
+    return cluster, calls
+
+
+def test_start_does_not_wait_for_connections_a_cluster_short_of_consistency_never_takes(tmp_path, clock):
+    cluster, calls = started_cluster(tmp_path, running_after=2)
+    cluster.start(3600, clock=clock, sleep=clock.sleep)
+    assert calls[0][-2:] == ["-W", "start"] and "-w" not in calls[0]
+    assert clock.now == 1.0  # two half-second looks, then the postmaster ran
+
+
+def test_start_fails_in_postgresqls_words_when_the_postmaster_never_runs(tmp_path, clock):
+    cluster, calls = started_cluster(tmp_path, running_after=None)
+    with pytest.raises(RuntimeError) as caught:
+        cluster.start(3600, clock=clock, sleep=clock.sleep)
+    assert "did not start" in str(caught.value) and "could not load pg_hba.conf" in str(caught.value)
+    assert clock.now == restore_scratch.START_SECONDS
