@@ -7,14 +7,12 @@ import os
 import pytest
 import testinfra.utils.ansible_runner
 
+from labtest import host
+
 INVENTORY = testinfra.utils.ansible_runner.AnsibleRunner(os.environ["MOLECULE_INVENTORY_FILE"])
 PG_HOSTS = INVENTORY.get_hosts("postgresql")
 EXPECTED_MAJOR = {"pg-bookworm": "15", "pg-trixie": "17"}
 PAIRS = [("pg-trixie", "backup-trixie")]
-
-
-def host(name):
-    return testinfra.get_host(f"ansible://{name}?ansible_inventory={os.environ['MOLECULE_INVENTORY_FILE']}")
 
 
 @pytest.mark.parametrize("name", PG_HOSTS)
