@@ -123,6 +123,20 @@ for s in "${steps[@]}"; do
 done
 
 logs=$REPO/.cache/test-logs
+# Molecule's "Executing" and "Executed" lines get the time of day, so that phase_times can say where each
+# scenario's minutes went (the CI budget).
+stamp_phases() {
+  awk '/^INFO +\[[^]]+\] Execut(ing|ed)/ { print strftime("%H:%M:%S"), $0; fflush(); next } { print; fflush() }'
+}
+phase_times() {  # step: "create 31s, prepare 140s, ..." from its stamped log
+  awk '
+    function secs(t,  p) { split(t, p, ":"); return p[1] * 3600 + p[2] * 60 + p[3] }
+    / Executing$/ { match($0, /> [a-z_]+\]/); phase = substr($0, RSTART + 2, RLENGTH - 3); start[phase] = secs($1) }
+    / Executed: / { match($0, /> [a-z_]+\]/); phase = substr($0, RSTART + 2, RLENGTH - 3)
+                    if (phase in start) { d = (secs($1) - start[phase] + 86400) % 86400
+                                          out = out (out ? ", " : "") phase " " d "s"; delete start[phase] } }
+    END { print out }' "$logs/${1//:/-}.log"
+}
 mkdir -p "$logs"
 declare -A pid_step=() step_t0=()
 finish() {  # pid, exit status: print the step's log and record it
@@ -140,7 +154,7 @@ for s in "${pooled[@]}"; do
   done
   log "started $s (log: .cache/test-logs/${s//:/-}.log)"
   step_t0[$s]=$(date +%s)
-  run_step "$s" >"$logs/${s//:/-}.log" 2>&1 &
+  ( run_step "$s" 2>&1 | stamp_phases ) >"$logs/${s//:/-}.log" &
   pid_step[$!]=$s
 done
 while [ "${#pid_step[@]}" -gt 0 ]; do
@@ -150,6 +164,9 @@ done
 
 printf '\n'
 printf '%s\n' "${report[@]}"
+for s in "${pooled[@]}"; do
+  case "$s" in molecule:*) printf '  %s phases: %s\n' "$s" "$(phase_times "$s")" ;; esac
+done
 printf 'total wall time: %ss\n' "$(( $(date +%s) - started ))"
 printf '%d passed, %d failed\n' "$passed" "$failed"
 [ "$failed" -eq 0 ]

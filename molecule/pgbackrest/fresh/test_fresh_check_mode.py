@@ -1,4 +1,5 @@
-"""site.yml --check on a fresh database host: it runs to the end, predicts changes, and makes none."""
+"""site.yml --check on a fresh database host: it runs to the end, predicts changes, and makes none. Run by the
+pgbackrest scenario's prepare.yml, on its hosts before anything converges."""
 import json
 import re
 
