@@ -27,9 +27,9 @@ extends_documentation_fragment:
   - pgops.backup.tool.connection
 options:
   timeout:
-    description: Seconds to wait for the archive to receive the closed segment.
+    description: Seconds to wait for the archive to receive the closed segment (nothing is stopped while it waits).
     type: int
-    default: 120
+    default: 300
 attributes:
   check_mode:
     description: Switches nothing and waits for nothing; reports the cluster's current position and the archive's end.
@@ -88,7 +88,7 @@ def main():
     argument_spec.update(
         port=dict(type="int", default=5432),
         socket_dir=dict(type="path", default="/var/run/postgresql"),
-        timeout=dict(type="int", default=120),
+        timeout=dict(type="int", default=300),
     )
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
     params = module.params

@@ -50,7 +50,7 @@ def archive_wal(session, archive_end, timeout, switch=True, clock=time.time, sle
     if not switch:
         result["archive_end_segment"] = archive_end()
         return result
-    deadline = clock() + timeout
+    deadline, end = clock() + timeout, None
     while True:
         archiver = session(lambda conn, query: query(conn, ARCHIVER_SQL)[0])
         if _holds(archiver["last_archived_wal"], result["segment"]):
@@ -59,14 +59,20 @@ def archive_wal(session, archive_end, timeout, switch=True, clock=time.time, sle
                 result["archive_end_segment"] = end
                 return result
         if clock() >= deadline:
+            if end is None:
+                try:
+                    end = archive_end()
+                except ToolError:
+                    end = None
             failed = ""
             if archiver.get("last_failed_wal"):
                 failed = "; PostgreSQL's archiver last failed on %s at %s" % (
                     archiver["last_failed_wal"], archiver["last_failed_time"])
-            raise ToolError("the archive did not receive WAL segment %s within %d s (PostgreSQL last archived %s%s), "
-                            "so the end of the archive is not known; nothing was stopped or changed. Fix archiving "
-                            "(pgops.backup's monitor shows why it fails), then restore again"
-                            % (result["segment"], timeout, archiver.get("last_archived_wal") or "nothing", failed))
+            raise ToolError("the archive did not receive WAL segment %s within %d s (PostgreSQL last archived %s%s; "
+                            "the repositories' newest segment is %s), so the end of the archive is not known; nothing "
+                            "was stopped or changed. Fix archiving (pgops.backup's monitor shows why it fails), then "
+                            "restore again" % (result["segment"], timeout, archiver.get("last_archived_wal") or "nothing",
+                                               failed, end or "unknown"))
         sleep(POLL_SECONDS)
 
 
