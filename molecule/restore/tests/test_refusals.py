@@ -3,7 +3,7 @@ import time
 
 import pytest
 
-from labtest import ansible_playbook, host, module, psql
+from labtest import ansible_playbook, host, module, psql, wait_for
 from ledger import ledger
 
 SERVICES = {"rst-bookworm": "postgresql@15-main", "rst-trixie": "postgresql@17-main"}
@@ -23,8 +23,17 @@ def utc(seconds):
     return time.strftime("%Y-%m-%d %H:%M:%S+00", time.gmtime(seconds))
 
 
+def archiver_caught_up(name):
+    """What the freshly promoted server wrote since is archived: restore.yml's own switch then waits only for the
+    one segment it closes."""
+    ready = "SELECT count(*) FROM pg_ls_archive_statusdir() WHERE name LIKE '%.ready'"
+    return wait_for(lambda: psql(name, ready) == "0", timeout=300, interval=3)
+
+
 @pytest.mark.parametrize("name", sorted(SERVICES))
 def test_time_after_the_end_of_the_archive_is_refused_before_anything_changes(restore_run, name):
+    assert archiver_caught_up(name), "the archiver of %s has segments waiting after 300 s: %s" % (
+        name, psql(name, "SELECT * FROM pg_stat_archiver"))
     before = cluster_state(name)
     result = ansible_playbook("../../playbooks/restore.yml", "--limit", name,
                               "-e", "restore_target_time='%s'" % utc(time.time() + 86400))
