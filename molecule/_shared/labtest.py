@@ -113,7 +113,7 @@ def wait_for(predicate, timeout, interval=2):
         time.sleep(interval)
 
 
-def ansible_playbook(playbook, *args, timeout=600):
+def ansible_playbook(playbook, *args, timeout=1200):
     """Runs a playbook of the scenario against the scenario's inventory, as the user would."""
     return subprocess.run(["ansible-playbook", "-i", INVENTORY, os.path.join(SCENARIO_DIR, playbook)] + list(args),
                           capture_output=True, text=True, timeout=timeout, check=False)
