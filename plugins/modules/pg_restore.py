@@ -269,13 +269,16 @@ def main():
     try:
         backup = params["backup"]
         # a time or LSN target starts from the newest backup before it (wal-g cannot choose one itself)
-        if backup is None and (params["tool"] == "walg" or target["type"] in ("time", "lsn")):
-            backup = starting_backup(tool, run, target, params["repository"])
+        choose = backup is None and (params["tool"] == "walg" or target["type"] in ("time", "lsn"))
+        # read once for both the choice and check mode's plan
+        inventory = tool.inventory(run) if choose or module.check_mode else None
+        if choose:
+            backup = starting_backup(tool, run, target, params["repository"], inventory)
         plan = tool.restore_plan(data_directory, backup=backup, target=target,
                                  target_action=params["target_action"], delta=params["delta"],
                                  primary=params["primary"], repository=params["repository"])
         if module.check_mode:
-            summary = restore_summary(tool, run, target, backup, params["repository"])
+            summary = restore_summary(inventory, target, backup, params["repository"])
             module.exit_json(changed=True, restored=record, backup=backup, plan=summary,
                              msg="%s would be restored%s from backup %s (WAL from %s); recovery would replay to %s and "
                                  "stop %s" % (data_directory, " once its cluster is stopped" if state == "running" else "",

@@ -157,9 +157,11 @@ def apply_restore_plan(plan, data_directory, run):
             open(os.path.join(data_directory, signal + ".signal"), "a").close()
 
 
-def starting_backup(tool, run, target, repository=None):
-    """Label of the backup a restore to target starts from (wal-g's backup-fetch cannot choose it itself)."""
-    backups = [b for repo in tool.inventory(run)["repositories"] for b in repo["backups"]]
+def starting_backup(tool, run, target, repository=None, inventory=None):
+    """Label of the backup a restore to target starts from (wal-g's backup-fetch cannot choose it itself).
+    inventory: the tool's inventory when the caller has read it already."""
+    inventory = inventory or tool.inventory(run)
+    backups = [b for repo in inventory["repositories"] for b in repo["backups"]]
     chosen = backup_for_target(backups, target, repository)
     if chosen is None:
         raise ToolError("no successful backup %s: the target is before the oldest backup, or there is none"
@@ -167,11 +169,10 @@ def starting_backup(tool, run, target, repository=None):
     return chosen["label"]
 
 
-def restore_summary(tool, run, target, backup=None, repository=None):
+def restore_summary(inventory, target, backup=None, repository=None):
     """The plan of a restore, for check mode: {'backup', 'wal_start', 'archive_end_segment', 'stop'} - the backup it
     starts from (the one asked for, or the one pgBackRest would choose), its first WAL segment, the newest segment
-    the repositories hold, and where recovery ends, in words."""
-    inventory = tool.inventory(run)
+    the repositories hold, and where recovery ends, in words. inventory: the tool's inventory()."""
     backups = [b for repo in inventory["repositories"] for b in repo["backups"]]
     chosen = None
     if backup:

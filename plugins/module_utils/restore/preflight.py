@@ -14,6 +14,7 @@ import shutil
 import time
 
 from ansible_collections.pgops.backup.plugins.module_utils.core.errors import ToolError
+from ansible_collections.pgops.backup.plugins.module_utils.core.postgres import PG_STAT_ARCHIVER_SQL
 from ansible_collections.pgops.backup.plugins.module_utils.core.targets import lsn_value
 from ansible_collections.pgops.backup.plugins.module_utils.core.timestamps import to_epoch
 from ansible_collections.pgops.backup.plugins.module_utils.core.wal import parse_segment
@@ -27,7 +28,6 @@ SWITCH_SQL = ("SELECT pg_walfile_name(s.lsn) AS segment, s.lsn::text AS lsn, "
 POSITION_SQL = ("SELECT pg_walfile_name(pg_current_wal_lsn()) AS segment, pg_current_wal_lsn()::text AS lsn, "
                 "extract(epoch FROM clock_timestamp())::float8 AS epoch, "
                 "pg_snapshot_xmax(pg_current_snapshot())::text AS next_xid")
-ARCHIVER_SQL = "SELECT last_archived_wal, last_failed_wal, last_failed_time::text AS last_failed_time FROM pg_stat_archiver"
 
 
 def _holds(end, segment):
@@ -52,7 +52,7 @@ def archive_wal(session, archive_end, timeout, switch=True, clock=time.time, sle
         return result
     deadline, end = clock() + timeout, None
     while True:
-        archiver = session(lambda conn, query: query(conn, ARCHIVER_SQL)[0])
+        archiver = session(lambda conn, query: query(conn, PG_STAT_ARCHIVER_SQL)[0])
         if _holds(archiver["last_archived_wal"], result["segment"]):
             end = archive_end()
             if _holds(end, result["segment"]):

@@ -159,19 +159,19 @@ BACKUPS = [
 
 class TestRestoreSummary:
     def test_latest_starts_from_the_newest_and_replays_to_the_end_of_the_archive(self):
-        summary = restore_summary(FakeTool(BACKUPS), None, {"type": "latest", "value": None})
+        summary = restore_summary(FakeTool(BACKUPS).inventory(None), {"type": "latest", "value": None})
         assert summary == {"backup": BACKUPS[1]["label"], "wal_start": SEG % 4, "archive_end_segment": SEG % 9,
                            "stop": "at the end of the archive, %s" % (SEG % 9)}
 
     def test_a_time_starts_from_the_newest_backup_before_it(self):
-        summary = restore_summary(FakeTool(BACKUPS), None, {"type": "time", "value": "2026-12-01 12:00:00+00"})
+        summary = restore_summary(FakeTool(BACKUPS).inventory(None), {"type": "time", "value": "2026-12-01 12:00:00+00"})
         assert summary["backup"] == BACKUPS[0]["label"] and summary["wal_start"] == SEG % 2
         assert summary["stop"] == "at the last commit before 2026-12-01 12:00:00+00"
 
     def test_a_named_backup(self):
-        summary = restore_summary(FakeTool(BACKUPS), None, {"type": "xid", "value": "12"}, backup=BACKUPS[0]["label"])
+        summary = restore_summary(FakeTool(BACKUPS).inventory(None), {"type": "xid", "value": "12"}, backup=BACKUPS[0]["label"])
         assert summary["backup"] == BACKUPS[0]["label"] and summary["stop"] == "after transaction 12"
 
     def test_no_backup(self):
         with pytest.raises(ToolError):
-            restore_summary(FakeTool([]), None, {"type": "latest", "value": None})
+            restore_summary(FakeTool([]).inventory(None), {"type": "latest", "value": None})
