@@ -63,7 +63,8 @@ step_lint() { ansible-lint --profile production --offline; }
 
 step_unit() { python -m pytest -q tests/unit; }
 
-step_molecule() { molecule test -s "$1"; }
+# unbuffered: molecule's own lines reach the log when they happen, so their times (phase_times) are true
+step_molecule() { PYTHONUNBUFFERED=1 molecule test -s "$1"; }
 
 # The README's main command, end to end, then its clean-up.
 step_demo() {
