@@ -163,6 +163,15 @@ while [ "${#pid_step[@]}" -gt 0 ]; do
   finish "$done_pid" "$rc"
 done
 
+# A failed pooled step's log was printed when it ended, maybe long before the end of the output: its last
+# lines come again here, next to the summary, so that a truncated CI log still shows why.
+for s in "${pooled[@]}"; do
+  if [[ " ${report[*]} " == *"FAIL $s "* ]]; then
+    printf '\n=== why %s failed (whole log above): its error lines, then its last lines\n' "$s"
+    grep -n -E 'fatal:|FAILED!|ERROR|^FAILED |^E  ' "$logs/${s//:/-}.log" | head -n 40
+    tail -n 20 "$logs/${s//:/-}.log"
+  fi
+done
 printf '\n'
 printf '%s\n' "${report[@]}"
 for s in "${pooled[@]}"; do
