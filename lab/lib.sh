@@ -50,6 +50,9 @@ VENV=$REPO_DIR/.venv
 export PATH="$VENV/bin:$PATH"
 export ANSIBLE_COLLECTIONS_PATH="$REPO_DIR/.cache/collections"
 export ANSIBLE_FORCE_COLOR=0 PY_COLORS=0 ANSIBLE_NOCOLOR=1
+# a module run is one `docker exec`, not five (temp dir, copy, chmod, run, clean-up): a converged demo's site.yml
+# takes 62 s instead of 86
+export ANSIBLE_PIPELINING=1
 
 ensure_ready() {
   apt_install rsync git

@@ -63,7 +63,8 @@ step_lint() { ansible-lint --profile production --offline; }
 
 step_unit() { python -m pytest -q tests/unit; }
 
-step_molecule() { molecule test -s "$1"; }
+# unbuffered: molecule's own lines reach the log when they happen, so their times (phase_times) are true
+step_molecule() { PYTHONUNBUFFERED=1 molecule test -s "$1"; }
 
 # The README's main command, end to end, then its clean-up.
 step_demo() {
@@ -162,6 +163,15 @@ while [ "${#pid_step[@]}" -gt 0 ]; do
   finish "$done_pid" "$rc"
 done
 
+# A failed pooled step's log was printed when it ended, maybe long before the end of the output: its last
+# lines come again here, next to the summary, so that a truncated CI log still shows why.
+for s in "${pooled[@]}"; do
+  if [[ " ${report[*]} " == *"FAIL $s "* ]]; then
+    printf '\n=== why %s failed (whole log above): its error lines, then its last lines\n' "$s"
+    grep -n -E 'fatal:|FAILED!|ERROR|^FAILED |^E  ' "$logs/${s//:/-}.log" | head -n 40
+    tail -n 20 "$logs/${s//:/-}.log"
+  fi
+done
 printf '\n'
 printf '%s\n' "${report[@]}"
 for s in "${pooled[@]}"; do
