@@ -14,8 +14,8 @@ short_description: Prove that a backup restores - restore it into a scratch clus
 description:
   - Restores a backup into a scratch directory, starts it on a free port with a private socket and no
     TCP listener, proves that recovery reached the target (to V(latest), the last WAL segment the repositories
-    hold; see M(pgops.backup.pg_recovery)) and only then promotes it, runs the checks (amcheck on every btree index
-    where the extension is available, row counts, SQL assertions), measures the time from the start of
+    hold; see M(pgops.backup.pg_recovery)) and only then promotes it, runs the checks (amcheck on every btree index,
+    row counts, SQL assertions), measures the time from the start of
     the restore to a usable cluster (RTO), then stops and removes the scratch cluster, also when a check
     fails.
   - Never touches the source cluster and never writes into the repository; the scratch cluster runs
@@ -54,7 +54,9 @@ options:
     description: Port of the scratch cluster; the first free one from 5499 when not given.
     type: int
   amcheck:
-    description: Check every btree index with amcheck's bt_index_check, in every database.
+    description:
+      - Check every btree index with amcheck's bt_index_check, in every database.
+      - A server without the amcheck extension fails this check rather than passing it unchecked.
     type: bool
     default: true
   row_counts:
@@ -136,9 +138,16 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.pgops.backup.plugins.module_utils.core.targets import check_reachable, normalize_target
 from ansible_collections.pgops.backup.plugins.module_utils.module_support import (
-    target_argument_spec, tool_argument_spec, tool_for)
+    LOCAL_KINDS, target_argument_spec, tool_argument_spec, tool_for)
 from ansible_collections.pgops.backup.plugins.module_utils.restore.physical import data_directory_state, free_port
 from ansible_collections.pgops.backup.plugins.module_utils.restore.scratch import ScratchCluster, restore_and_check
+
+
+# where each backup kind pg_restore_check refuses is proven instead
+LOCAL_RESTORE = {
+    "logical": "pgops.backup.pg_restore with tool=logical into a scratch database, then SQL of your own",
+    "base": "unpacked into a scratch directory, as the README shows",
+}
 
 
 def main():
@@ -158,6 +167,9 @@ def main():
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
     params = module.params
     result = dict(changed=False, passed=False)
+    if params["tool"] in LOCAL_KINDS:
+        module.fail_json(msg="tool: pg_restore_check proves physical backups of pgbackrest and walg; a %s backup is "
+                             "checked by restoring it (%s)" % (params["tool"], LOCAL_RESTORE[params["tool"]]), **result)
     try:
         result["target"] = check_reachable(normalize_target(params["target"]))
         port = params["port"] or free_port(extra_socket_dirs=[params["scratch_directory"]])

@@ -76,13 +76,30 @@ def test_pg_restore_check_proves_the_newest_backup(name, user, db):
 
 
 @pytest.mark.parametrize("name,user,db", RUNNERS)
-def test_pg_restore_check_fails_a_wrong_assertion_and_cleans_up(name, user, db):
-    result = module(name, "pg_restore_check", {
-        "amcheck": False, "sql": [{"database": "shop", "query": "SELECT count(*) FROM orders", "expected": 1}]},
-        become_user=user)
+def test_pg_restore_check_fails_a_wrong_assertion_and_an_amcheck_it_cannot_run(name, user, db):
+    h = host(name)
+    # the scratch cluster's server without amcheck: its extension's control file out of the way for this run
+    control = h.check_output("ls /usr/share/postgresql/*/extension/amcheck.control")
+    h.check_output("mv %s %s.hidden" % (control, control))
+    try:
+        result = module(name, "pg_restore_check", {
+            "sql": [{"database": "shop", "query": "SELECT count(*) FROM orders", "expected": 1}]}, become_user=user)
+    finally:
+        h.check_output("mv %s.hidden %s" % (control, control))
     assert result.get("failed") is True and result["passed"] is False
-    assert result["checks"][0]["value"] == "20000"
-    assert not host(name).file("/var/tmp/pgops-restore-check").exists
+    checks = dict((c["name"], c) for c in result["checks"])
+    assert checks["amcheck shop"]["passed"] is False, checks
+    assert checks["amcheck shop"]["detail"].startswith("not checked: the amcheck extension is not available")
+    assert checks["sql SELECT count(*) FROM orders"]["value"] == "20000"
+    assert "amcheck shop" in result["msg"] and not h.file("/var/tmp/pgops-restore-check").exists
+
+
+@pytest.mark.parametrize("tool", ["logical", "base"])
+def test_pg_restore_check_refuses_a_backup_kind_it_cannot_prove(tool):
+    result = module("pg-bookworm", "pg_restore_check", {"tool": tool})
+    assert result.get("failed") is True and result["msg"].startswith("tool: pg_restore_check proves physical")
+    assert "a %s backup is checked by restoring it" % tool in result["msg"]
+    assert not host("pg-bookworm").file("/var/tmp/pgops-restore-check").exists
 
 
 @pytest.mark.parametrize("db", ["pg-bookworm", "pg-trixie"])

@@ -185,3 +185,48 @@ def test_start_fails_in_postgresqls_words_when_the_postmaster_never_runs(tmp_pat
         cluster.start(3600, clock=clock, sleep=clock.sleep)
     assert "did not start" in str(caught.value) and "could not load pg_hba.conf" in str(caught.value)
     assert clock.now == restore_scratch.START_SECONDS
+
+
+class FakeConnection(object):
+    closed = False
+
+    def close(self):
+        self.closed = True
+
+
+class ClusterOf(object):
+    def __init__(self):
+        self.conn = FakeConnection()
+
+    def connect(self, database):
+        return self.conn
+
+
+def test_amcheck_that_cannot_run_is_a_failed_check_not_a_pass(monkeypatch):
+    asked = []
+
+    def no_amcheck(conn, sql, args=None):
+        asked.append(sql)
+        return []  # pg_available_extensions has no amcheck
+
+    monkeypatch.setattr(restore_scratch, "query", no_amcheck)
+    cluster = ClusterOf()
+    checked = restore_scratch.amcheck(cluster, "shop")
+    assert checked["passed"] is False and checked["detail"].startswith("not checked: the amcheck extension")
+    assert len(asked) == 1 and cluster.conn.closed  # nothing created, nothing checked
+
+
+def test_amcheck_checks_every_btree_index_and_names_the_corrupt_one(monkeypatch):
+    def answers(conn, sql, args=None):
+        if "pg_available_extensions" in sql:
+            return [{"?column?": 1}]
+        if "bt_index_check" in sql and args == (2,):
+            raise Exception("index \"orders_pkey\" lacks a main relation\n")
+        return []
+
+    monkeypatch.setattr(restore_scratch, "query", answers)
+    monkeypatch.setattr(restore_scratch, "btree_indexes",
+                        lambda conn: [{"oid": 1, "name": "a_pkey"}, {"oid": 2, "name": "orders_pkey"}])
+    checked = restore_scratch.amcheck(ClusterOf(), "shop")
+    assert checked == {"name": "amcheck shop", "passed": False,
+                       "detail": 'orders_pkey: index "orders_pkey" lacks a main relation'}
