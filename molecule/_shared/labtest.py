@@ -5,6 +5,7 @@ import os
 import re
 import shutil
 import subprocess
+import threading
 import time
 
 import testinfra
@@ -40,6 +41,47 @@ def lab_secrets():
             with open(os.path.join(parent, name)) as f:
                 secrets.append(f.read().split()[0])
     return [s for s in secrets if len(s) >= 8]
+
+
+def assert_no_secret_in(text, where):
+    """None of the lab's secrets in text; there are secrets to look for, or the scan would prove nothing."""
+    secrets = lab_secrets()
+    assert len(secrets) >= 2, "the lab's secrets were not found: %d" % len(secrets)  # MinIO's two at least
+    told = [s[:3] + "..." for s in secrets if s in text]
+    assert not told, "%d secret(s) in %s: %s" % (len(told), where, told)
+
+
+@contextlib.contextmanager
+def process_lists(*names, interval=0.2):
+    """Every host's `ps -eo args` sampled over and over while the block runs (a backup, an archive push, a
+    restore); yields the list the samples go into, as (host, text)."""
+    samples, stop = [], threading.Event()
+
+    def sample(name):
+        while not stop.is_set():
+            done = subprocess.run(["docker", "exec", name, "ps", "-eo", "args"], capture_output=True, text=True,
+                                  check=False)
+            samples.append((name, done.stdout))
+            stop.wait(interval)
+
+    threads = [threading.Thread(target=sample, args=(name,), daemon=True) for name in names]
+    for thread in threads:
+        thread.start()
+    try:
+        yield samples
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join(30)
+
+
+def assert_sampled_without_secrets(samples, *seen):
+    """The process lists held a line matching each pattern of seen (so they were taken while it ran) and no
+    secret."""
+    text = "\n".join(listing for dummy, listing in samples)
+    for pattern in seen:
+        assert re.search(pattern, text, re.M), "no sample caught %r (%d samples)" % (pattern, len(samples))
+    assert_no_secret_in(text, "the process list (%d samples)" % len(samples))
 
 
 def secrets_dir():

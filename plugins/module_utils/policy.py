@@ -35,7 +35,8 @@ WALG_COMPRESSIONS = ("lz4", "zstd", "lzma", "brotli")
 URI_STYLES = ("host", "path")
 SCHEDULED_JOBS = ("full", "diff", "incr", "expire")
 DEFAULT_SCHEDULE = {"full": "30 1 * * 0", "diff": "30 1 * * 1-6", "incr": "", "expire": "45 3 * * *"}
-DEFAULT_POSIX_PATH = "/var/lib/pgbackrest"
+# a posix repository's directory when the policy names none (wal-g's file storage: WALG_FILE_PREFIX)
+DEFAULT_POSIX_PATH = {"pgbackrest": "/var/lib/pgbackrest", "walg": "/var/lib/walg"}
 # archive_timeout below a minute fills the archive with mostly empty 16 MB segments.
 MIN_RPO_SECONDS = 60
 
@@ -147,10 +148,7 @@ def _normalize_repository(raw, index, tool, global_schedule):
         raise PolicyError(variable + ".cipher_passphrase", "is shorter than 20 characters; "
                           "leave it unset to have one generated and kept on the controller")
     if repo_type == "posix":
-        if tool == "walg":
-            raise PolicyError(variable + ".type", "wal-g stores backups in object storage; "
-                              "use an s3 repository for wal-g")
-        path = text.get("path") or DEFAULT_POSIX_PATH
+        path = text.get("path") or DEFAULT_POSIX_PATH[tool]
         if not path.startswith("/"):
             raise PolicyError(variable + ".path", "must be an absolute path, got %r" % path)
         repo["path"] = path.rstrip("/") or "/"
@@ -218,13 +216,15 @@ def normalize_policy(tool="pgbackrest", stanza="main", rpo="5m", wal_level="repl
     if duplicates:
         raise PolicyError("pg_backup_repositories", "repository names must be unique: %s" % ", ".join(duplicates))
     if tool == "walg" and len(repos) > 1:
-        raise PolicyError("pg_backup_repositories", "wal-g stores backups in one s3 repository, got %d (%s); "
-                          "keep one" % (len(repos), ", ".join(names)))
+        raise PolicyError("pg_backup_repositories", "wal-g stores backups in one repository (s3 or posix), got %d "
+                          "(%s): keep one for wal-g, or keep pg_backup_tool: pgbackrest, which holds them all"
+                          % (len(repos), ", ".join(names)))
     if tool == "walg" and not repos[0].get("verify_tls", True):
         raise PolicyError("pg_backup_repositories[0].verify_tls", "this collection never turns TLS verification "
                           "off for wal-g; give the repository's CA with ca_file instead")
     if check_text(repository_host, "pg_backup_repository_host") and tool != "pgbackrest":
-        raise PolicyError("pg_backup_repository_host", "a dedicated repository host is a pgBackRest feature")
+        raise PolicyError("pg_backup_repository_host", "a dedicated repository host is a pgBackRest feature: "
+                          "unset pg_backup_repository_host for %s, or keep pg_backup_tool: pgbackrest" % tool)
     return {
         "tool": tool,
         "stanza": str(stanza),

@@ -1,7 +1,7 @@
 """The collection's modules against real pgBackRest repositories: standalone (Debian 12) and repository host (13)."""
 import pytest
 
-from labtest import host, module, psql
+from labtest import assert_sampled_without_secrets, host, module, process_lists, psql
 
 # (host that holds the repositories, its repository user, the database host)
 RUNNERS = [("pg-bookworm", "postgres", "pg-bookworm"), ("backup-trixie", "pgbackrest", "pg-trixie")]
@@ -9,7 +9,10 @@ RUNNERS = [("pg-bookworm", "postgres", "pg-bookworm"), ("backup-trixie", "pgback
 
 @pytest.mark.parametrize("name,user,db", RUNNERS)
 def test_pg_backup_takes_a_backup_and_reports_it(name, user, db):
-    result = module(name, "pg_backup", {"type": "full", "repository": 1}, become_user=user)
+    # the backup, and the archive push it waits for, with both ends' process lists sampled all along
+    with process_lists(name, db) as samples:
+        result = module(name, "pg_backup", {"type": "full", "repository": 1}, become_user=user)
+    assert_sampled_without_secrets(samples, r"^\S*pgbackrest .*\bbackup\b")
     assert result["changed"] is True, result
     backup = result["backup"]
     assert backup["label"].endswith("F") and backup["type"] == "full"

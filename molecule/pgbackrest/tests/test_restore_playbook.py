@@ -3,7 +3,7 @@
 import json
 import time
 
-from labtest import ansible_playbook, host, psql, wait_for
+from labtest import ansible_playbook, assert_no_secret_in, assert_sampled_without_secrets, host, process_lists, psql, wait_for
 
 
 def major(db):
@@ -25,8 +25,8 @@ def lose(db):
 
 def restore(db, *extra):
     result = ansible_playbook("../../playbooks/restore.yml", "--limit", db, *extra)
-    assert result.returncode == 0, result.stdout + result.stderr
-    return result.stdout
+    assert result.returncode == 0, result.stdout[-20000:] + result.stderr[-5000:]
+    return result.stdout + result.stderr
 
 
 def timeline(db):
@@ -61,7 +61,11 @@ def test_lost_server_is_restored_to_a_point_in_time():
     psql(db, "INSERT INTO dr_ledger (at) SELECT clock_timestamp() FROM generate_series(1, 300)", db="shop")
     archive_everything(db)
     lose(db)
-    restore(db, "-e", json.dumps({"restore_target_time": target}))
+    # at -vvv (module arguments and results), the process lists of both ends sampled all along: no secret
+    with process_lists(db, "backup-trixie") as samples:
+        told = restore(db, "-vvv", "-e", json.dumps({"restore_target_time": target}))
+    assert_sampled_without_secrets(samples, r"^\S*pgbackrest .*\brestore\b")
+    assert_no_secret_in(told, "restore.yml -vvv's output")
     assert psql(db, "SELECT count(*) FROM dr_ledger", db="shop") == kept
     assert psql(db, "SELECT count(*) FROM dr_ledger WHERE at >= '%s'" % target, db="shop") == "0"
     archive_everything(db)

@@ -1,6 +1,7 @@
 """The scheduled restore drill, run as cron runs it: it proves the newest backup restores, never touches the
 production cluster or the repository, and fails loudly when a byte of the backup is corrupted."""
 import json
+import os
 import re
 import threading
 
@@ -21,29 +22,52 @@ def latest_result(name):
     return json.loads(host(name).file(RESULTS + "/latest.json").content_string)
 
 
+# each drill's repository, with the database host whose archive it holds
+ARCHIVES = {"rst-bookworm": "rst-bookworm", "rst-backup": "rst-trixie"}
+
+
 def untouched_state():
     """What a drill must leave alone: the production cluster on rst-bookworm (the drill runs beside it), the
-    backups in its repository, and rst-walg's backups in S3."""
-    return {
+    backups in both pgBackRest repositories and rst-walg's backups in S3."""
+    state = {
         "postmaster": host("rst-bookworm").check_output("systemctl show -p MainPID --value postgresql@15-main"),
         "ledger": psql("rst-bookworm", "SELECT count(*) FROM ledger", db="shop"),
-        "repository": host("rst-bookworm").check_output(
-            "find /var/lib/pgbackrest/backup -type f -printf '%p %s %T@\\n' | sort | sha256sum"),
         "walg": sorted(s3_objects("rst-walg", "pgops-walg", "rst-walg/basebackups_005/")["keys"]),
     }
+    for name in ARCHIVES:
+        state["repository " + name] = host(name).check_output(
+            "find /var/lib/pgbackrest/backup -type f -printf '%p %s %T@\\n' | sort | sha256sum")
+    return state
+
+
+def archives():
+    """Every WAL archive a drill could write to, as {where: {file: size}}: production keeps archiving while the
+    drills run, so these may grow, but only with the production timeline's WAL."""
+    found = {}
+    for name in ARCHIVES:
+        listing = host(name).check_output("find /var/lib/pgbackrest/archive -type f -printf '%P %s\\n'")
+        found[name] = dict(line.rsplit(" ", 1) for line in listing.splitlines())
+    walg = s3_objects("rst-walg", "pgops-walg", "rst-walg/wal_005/")
+    found["rst-walg"] = dict((key, None) for key in walg["keys"])
+    return found
+
+
+def timeline_of(path):
+    """The timeline of an archived segment or history file, from its name (the first 8 hex digits)."""
+    return int(os.path.basename(path)[:8], 16)
 
 
 @pytest.fixture(scope="module")
 def drills(restore_run):
     """Every backup host's drill at once, as cron starts it, between two looks at what it must not touch."""
-    before = untouched_state()
+    before, archived = untouched_state(), archives()
     runs = {}
     threads = [threading.Thread(target=lambda n=name: runs.__setitem__(n, run_drill(n))) for name in DRILLS]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
-    return runs, before, untouched_state()
+    return runs, before, untouched_state(), archived, archives()
 
 
 @pytest.mark.parametrize("name", sorted(DRILLS))
@@ -79,10 +103,20 @@ def test_drill_restores_the_newest_backup_and_passes_every_check(drills, name):
 
 
 def test_drill_touches_neither_the_production_cluster_nor_the_repository(drills):
-    runs, before, after = drills
+    runs, before, after, archived_before, archived_after = drills
     assert runs["rst-bookworm"].rc == 0
     assert after == before
     assert not host("rst-bookworm").file("/var/tmp/pgops-restore-drill").exists
+    # the archives lost and changed nothing; what they gained is the production servers' own WAL, on their
+    # timeline: a promoted drill cluster archiving would add a history file and WAL of a timeline after it
+    for where, files in archived_before.items():
+        production = int(psql(ARCHIVES.get(where, where), "SELECT timeline_id FROM pg_control_checkpoint()"))
+        now = archived_after[where]
+        assert files, "no archive listed on %s" % where
+        assert [f for f in files if now.get(f, "gone") != files[f]] == [], where
+        added = [f for f in now if f not in files and re.match(r"[0-9A-F]{8}", os.path.basename(f))]
+        foreign = [f for f in added if f.endswith(".history") or ".history." in f or timeline_of(f) > production]
+        assert foreign == [], "the drill wrote into the archive on %s: %s" % (where, foreign)
 
 
 def test_corrupted_backup_fails_the_drill_loudly_and_pgbackrest_verify_reports_it(drills):

@@ -14,6 +14,12 @@ CASES = {
     "key of the wrong length": ({"walg_libsodium_key": "00" * 31}, "walg_libsodium_key"),
     "missing bucket": ({"pg_backup_repositories": [S3]}, "pg_backup_repositories[0].bucket"),
     "unknown tool name": ({"pg_backup_tool": "bacula"}, "pg_backup_tool"),
+    # what wal-g cannot hold, refused with what to change
+    "two repositories for wal-g": ({"pg_backup_repositories": [dict(S3, bucket="pgops-walg"), {"name": "local",
+                                                                                               "type": "posix"}]},
+                                   "keep one for wal-g, or keep pg_backup_tool: pgbackrest"),
+    "a repository host for wal-g": ({"pg_backup_repository_host": "walg-trixie"},
+                                    "unset pg_backup_repository_host for walg"),
 }
 WATCHED = "/var/lib/postgresql/.walg.json /etc/postgresql/15/main/conf.d/90-pgops-archiving.conf /usr/local/bin/wal-g"
 

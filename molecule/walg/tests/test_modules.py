@@ -1,7 +1,7 @@
 """The collection's modules with wal-g: the whole set on Debian 11; what wal-g 1.1.3 can do on 12 and 13."""
 import pytest
 
-from labtest import host, lsn, module, psql, wait_for
+from labtest import assert_sampled_without_secrets, host, lsn, module, process_lists, psql, wait_for
 from test_walg import ALL, FULL_CYCLE
 
 WALG = {"tool": "walg"}
@@ -9,7 +9,10 @@ WALG = {"tool": "walg"}
 
 @pytest.mark.parametrize("name", FULL_CYCLE)
 def test_pg_backup_takes_a_wal_g_backup_unless_one_is_fresh(name):
-    first = module(name, "pg_backup", dict(WALG, type="full", max_age="1h"))
+    # the backup and the WAL pushes it waits for, the host's process list sampled all along
+    with process_lists(name) as samples:
+        first = module(name, "pg_backup", dict(WALG, type="full", max_age="1h"))
+    assert_sampled_without_secrets(samples, r"^\S*wal-g backup-push\b")
     assert first["changed"] is True, first
     assert first["backup"]["label"].startswith("base_") and first["backup"]["size"] > 0
     # LSNs compare as numbers ('0/A000028' is after '0/9FFFFD8'), and the backup ends where the server's WAL is
@@ -49,8 +52,10 @@ def test_pg_backup_info_reports_backups_archive_and_archiver(name):
 @pytest.mark.parametrize("name", FULL_CYCLE)
 def test_pg_restore_check_proves_a_wal_g_backup(name):
     started = psql(name, "SELECT pg_postmaster_start_time()")
-    result = module(name, "pg_restore_check", dict(WALG, row_counts=[
-        {"database": "shop", "table": "orders", "equals": 20000}]))
+    with process_lists(name) as samples:
+        result = module(name, "pg_restore_check", dict(WALG, row_counts=[
+            {"database": "shop", "table": "orders", "equals": 20000}]))
+    assert_sampled_without_secrets(samples, r"^\S*wal-g backup-fetch\b")
     assert result.get("failed") is not True, result.get("msg")
     assert result["passed"] and result["rto_seconds"] > 0
     assert [c for c in result["checks"] if c["name"] == "amcheck shop"][0]["passed"]

@@ -87,7 +87,7 @@ def _repositories(policy, storing_host, explicit_key):
         variable = "pg_backup_repositories[%d]" % position
         if policy["tool"] == "walg":
             label = "wal-g repository %r of stanza %s" % (repository["name"], policy["stanza"])
-            location = walg.repository_location(repository) if repository["type"] == "s3" else None
+            location = walg.repository_location(repository)
             key, key_variable = explicit_key or None, "walg_libsodium_key"
         else:
             label = "repository %r (repo%d) of stanza %s" % (repository["name"], repository["index"], policy["stanza"])

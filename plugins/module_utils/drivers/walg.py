@@ -103,8 +103,26 @@ def _s3_prefix(repository):
 
 
 def repository_location(repository):
-    """Where wal-g keeps a repository of the policy: its endpoint and WALG_S3_PREFIX, as .walg.json holds them."""
+    """Where wal-g keeps a repository of the policy, as .walg.json holds it: its endpoint and WALG_S3_PREFIX, or
+    the directory of WALG_FILE_PREFIX (a posix repository, wal-g's file storage)."""
+    if repository["type"] == "posix":
+        return ("file", "", repository["path"].rstrip("/"))
     return ("s3", _endpoint(repository).lower(), _s3_prefix(repository).rstrip("/"))
+
+
+def _storage_settings(repository):
+    """The settings of .walg.json that say where the backups go."""
+    if repository["type"] == "posix":
+        return {"WALG_FILE_PREFIX": repository["path"]}
+    settings = {
+        "WALG_S3_PREFIX": _s3_prefix(repository),
+        "AWS_ENDPOINT": _endpoint(repository),
+        "AWS_REGION": repository["region"],
+        "AWS_S3_FORCE_PATH_STYLE": "true" if repository["uri_style"] == "path" else "false",
+        "AWS_ACCESS_KEY_ID": repository["access_key"],
+        "AWS_SECRET_ACCESS_KEY": repository["secret_key"],
+    }
+    return settings
 
 
 def key_material(key, transform=None):
@@ -140,8 +158,11 @@ def keys_in_use(text):
     key = str(settings.get("WALG_LIBSODIUM_KEY") or "").strip()
     if not key:
         return []
-    location = ("s3", str(settings.get("AWS_ENDPOINT") or "").lower(),
-                str(settings.get("WALG_S3_PREFIX") or "").rstrip("/"))
+    if settings.get("WALG_FILE_PREFIX"):
+        location = ("file", "", str(settings["WALG_FILE_PREFIX"]).rstrip("/"))
+    else:
+        location = ("s3", str(settings.get("AWS_ENDPOINT") or "").lower(),
+                    str(settings.get("WALG_S3_PREFIX") or "").rstrip("/"))
     transform = str(settings.get("WALG_LIBSODIUM_KEY_TRANSFORM") or "none").lower()
     return [{"option": "WALG_LIBSODIUM_KEY", "key": key, "material": key_material(key, transform),
              "location": location}]
@@ -276,11 +297,11 @@ class WalG(BackupTool):
 
         ca_file: where the repository's CA is on the host, when not at the repository's own ca_file.
         """
-        if repository.get("type") != "s3":
-            raise ToolError("wal-g stores backups in object storage; repository %r is %s"
+        if repository.get("type") not in ("s3", "posix"):
+            raise ToolError("wal-g stores backups in object storage or a directory; repository %r is %s"
                             % (repository.get("name"), repository.get("type")))
         variable = "pg_backup_repositories[%d]" % (repository["index"] - 1)
-        if not repository["verify_tls"]:
+        if not repository.get("verify_tls", True):
             raise ToolError("%s.verify_tls: this collection never turns TLS verification off for wal-g; give the "
                             "CA that signed the endpoint's certificate in ca_file instead" % variable)
         compression = compression or self.policy.get("compression") or DEFAULT_COMPRESSION
@@ -293,13 +314,8 @@ class WalG(BackupTool):
                             "with brotli")
         data_directory = self._data_directory()
         concurrency = str(concurrency_for(cores))
-        settings = {
-            "WALG_S3_PREFIX": _s3_prefix(repository),
-            "AWS_ENDPOINT": _endpoint(repository),
-            "AWS_REGION": repository["region"],
-            "AWS_S3_FORCE_PATH_STYLE": "true" if repository["uri_style"] == "path" else "false",
-            "AWS_ACCESS_KEY_ID": repository["access_key"],
-            "AWS_SECRET_ACCESS_KEY": repository["secret_key"],
+        settings = _storage_settings(repository)
+        settings.update({
             "WALG_COMPRESSION_METHOD": compression,
             "WALG_UPLOAD_CONCURRENCY": concurrency,
             "WALG_DOWNLOAD_CONCURRENCY": concurrency,
@@ -308,8 +324,8 @@ class WalG(BackupTool):
             "PGDATA": data_directory,
             # a segment already in the archive is never replaced: another cluster's WAL cannot overwrite it
             "WALG_PREVENT_WAL_OVERWRITE": "true",
-        }
-        if ca_file or repository.get("ca_file"):
+        })
+        if repository["type"] == "s3" and (ca_file or repository.get("ca_file")):
             settings["WALG_S3_CA_CERT_FILE"] = ca_file or repository["ca_file"]
         if int(delta_max_steps or 0) > 0:
             settings["WALG_DELTA_MAX_STEPS"] = str(int(delta_max_steps))

@@ -142,16 +142,14 @@ class TestValidationNamesTheVariable:
     def test_s3_credentials(self, key):
         refused("pg_backup_repositories[0].%s" % key, repositories=[s3(**{key: ""})])
 
-    def test_walg_with_posix_repository(self):
-        error = refused("pg_backup_repositories[0].type", tool="walg", repositories=[posix()])
-        assert "s3" in str(error)
-
-    def test_walg_with_the_default_posix_repository(self):
-        refused("pg_backup_repositories[0].type", tool="walg")
-
     def test_walg_with_two_repositories(self):
-        error = refused("pg_backup_repositories", tool="walg", repositories=[s3(), s3(name="dr", bucket="pg-dr")])
-        assert "one s3 repository" in str(error) and "offsite, dr" in str(error)
+        error = refused("pg_backup_repositories", tool="walg", repositories=[s3(), posix()])
+        assert "one repository (s3 or posix)" in str(error) and "offsite, local" in str(error)
+        assert "keep pg_backup_tool: pgbackrest" in str(error)
+
+    def test_walg_behind_a_repository_host(self):
+        error = refused("pg_backup_repository_host", tool="walg", repositories=[posix()], repository_host="backup")
+        assert "unset pg_backup_repository_host for walg" in str(error)
 
     @pytest.mark.parametrize("compression", ["gzip", "bzip2", "none"])
     def test_walg_compression(self, compression):
@@ -258,9 +256,15 @@ class TestDefaults:
         assert policy["repository_host"] is None
         [repo] = policy["repositories"]
         assert repo["name"] == "local" and repo["type"] == "posix" and repo["index"] == 1
-        assert repo["path"] == DEFAULT_POSIX_PATH
+        assert repo["path"] == DEFAULT_POSIX_PATH["pgbackrest"] == "/var/lib/pgbackrest"
         assert repo["encrypt"] is False and repo["cipher_passphrase"] is None
         assert repo["retention"] == {"full": 2, "type": "count", "diff": None}
+
+    def test_walg_takes_a_posix_repository_in_its_own_default_directory(self):
+        [repo] = normalize_policy(tool="walg")["repositories"]
+        assert repo["type"] == "posix" and repo["path"] == DEFAULT_POSIX_PATH["walg"] == "/var/lib/walg"
+        [repo] = normalize_policy(tool="walg", repositories=[posix(path="/srv/wal-g/")])["repositories"]
+        assert repo["path"] == "/srv/wal-g" and repo["encrypt"] is False
 
     def test_default_schedule_is_weekly_full_and_daily_diff(self):
         schedule = normalize_policy()["schedule"]

@@ -161,6 +161,12 @@ class TestConfig:
             "WALG_S3_CA_CERT_FILE": "/etc/ssl/lab-ca.pem",
         }
 
+    def test_a_posix_repository_is_wal_g_s_file_storage(self):
+        result = config(walg_policy({"name": "local", "type": "posix", "path": "/srv/walg"}))
+        assert result["WALG_FILE_PREFIX"] == "/srv/walg"
+        assert not [k for k in result if k.startswith(("AWS_", "WALG_S3_"))], result
+        assert result["PGDATA"] == "/var/lib/postgresql/15/main" and result["WALG_PREVENT_WAL_OVERWRITE"] == "true"
+
     def test_cluster(self):
         assert (self.config["PGHOST"], self.config["PGPORT"], self.config["PGDATA"]) == (
             "/var/run/postgresql", "5433", "/var/lib/postgresql/15/main")
@@ -664,6 +670,11 @@ class TestKeysInUse:
         assert found["material"] == key_material(key)
         assert found["location"] == repository_location(policy["repositories"][0])
         assert found["location"] == ("s3", "https://minio.lab.internal:9000", "s3://pg-backups/walg")
+
+    def test_a_posix_repository_s_key_reads_back_with_its_directory(self):
+        policy = walg_policy({"name": "local", "type": "posix", "path": "/srv/walg", "encrypt": True})
+        [found] = keys_in_use(json.dumps(config(policy, libsodium_key=HEX_KEY)))
+        assert found["location"] == repository_location(policy["repositories"][0]) == ("file", "", "/srv/walg")
 
     def test_an_unencrypted_repository_holds_no_key(self):
         assert keys_in_use(json.dumps(config(walg_policy(s3(encrypt=False))))) == []
