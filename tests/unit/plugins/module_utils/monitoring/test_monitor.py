@@ -304,4 +304,3 @@ def test_the_inventory_is_read_again_within_its_interval_only_while_a_repository
     assert results(status)["freshness:local/full"]["figures"]["label"] == "20261126-055056F"
     run_once(lab, NOW + 120, row)
     assert lab["calls"].count(info) == 2  # all ok: the cached inventory serves
-
