@@ -55,6 +55,17 @@ def test_pg_backup_info_reports_both_repositories(name, user, db):
         assert archiver["last_archived_age_seconds"] >= 0
 
 
+def test_a_database_host_behind_its_repository_host_reads_the_encrypted_s3_repository():
+    # pgBackRest's info of both repositories cannot decrypt repo2 from here (it takes repo2's cipher settings
+    # before it asked the repository host); the driver reads it alone
+    result = module("pg-trixie", "pg_backup_info", {"archiver": True})
+    assert result.get("failed") is not True, result.get("msg")
+    repo1, repo2 = result["repositories"]
+    assert (repo1["status"], repo2["status"]) == ("ok", "ok"), (repo1["status"], repo2["status"])
+    assert repo2["backups"] and repo2["archive"]["max"]
+    assert host("backup-trixie").file("/etc/pgbackrest/pgbackrest.conf").contains("repo2-cipher-type=aes-256-cbc")
+
+
 @pytest.mark.parametrize("name,user,db", RUNNERS)
 def test_pg_restore_check_proves_the_newest_backup(name, user, db):
     source_started = psql(db, "SELECT pg_postmaster_start_time()")

@@ -90,18 +90,32 @@ class PgBackRest(BackupTool):
     def expire_argv(self, repository):
         return self._base() + ["--repo=%d" % repository["index"], "expire"]
 
-    def info_argv(self):
-        return self._base() + ["--output=json", "info"]
+    def info_argv(self, repository=None):
+        return self._base() + (["--repo=%d" % repository] if repository else []) + ["--output=json", "info"]
+
+    def _info(self, run, repository=None):
+        """({repository index: parse_info's repository}, {index: archive range}) of one `info` call."""
+        text = run(self.info_argv(repository))
+        found = [s for s in parse_info(text) if s["name"] == self.policy["stanza"]]
+        return (dict((r["key"], r) for r in (found[0]["repositories"] if found else [])),
+                archive_ranges(text, self.policy["stanza"]))
 
     def inventory(self, run):
         """One `info` call: the stanza's repositories (those info reports and those the policy names), each
-        named from the policy or 'repo<N>', with its backups and the archive range of its newest database."""
-        text = run(self.info_argv())
-        stanza = self.policy["stanza"]
-        found = [s for s in parse_info(text) if s["name"] == stanza]
-        reported = dict((r["key"], r) for r in (found[0]["repositories"] if found else []))
+        named from the policy or 'repo<N>', with its backups and the archive range of its newest database.
+
+        A repository after the first that info reports in error is read again on its own (--repo): on a database
+        host behind a repository host, pgBackRest's info takes every repository's cipher settings before it has
+        asked the repository host for any but the first's, so an encrypted second repository reads as
+        undecryptable ("key/value found outside of section ... Salted__") unless read alone."""
+        reported, ranges = self._info(run)
+        for index in sorted(reported)[1:]:
+            if reported[index]["status_code"] != STATUS_OK:
+                alone, alone_ranges = self._info(run, index)
+                if index in alone:
+                    reported[index] = alone[index]
+                    ranges.update((key, value) for key, value in alone_ranges.items() if key == index)
         names = dict((r["index"], r.get("name")) for r in self.policy.get("repositories") or [])
-        ranges = archive_ranges(text, stanza)
         repositories = []
         for index in sorted(set(reported) | set(names)):
             repo = reported.get(index)

@@ -99,9 +99,11 @@ class Monitor(object):
 
     def inventory(self):
         """The tool's inventory, read again once inventory_interval has passed (reading it lists the
-        repository, which is slow and costs requests on object storage), or at once after it failed."""
+        repository, which is slow and costs requests on object storage), or at once after it failed or a
+        repository was not ok (no backup yet, unreadable): a first backup is seen at the next run."""
         cached = self.state.get("inventory") or {}
         if cached.get("at") is not None and not cached.get("error") and \
+                all(r.get("status") == "ok" for r in cached.get("repositories") or []) and \
                 self.now - cached["at"] < self.settings["inventory_interval_seconds"]:
             return cached.get("repositories"), cached.get("error")
         try:

@@ -33,7 +33,8 @@ class LocalHost(object):
         try:
             done = subprocess.run(argv, input=data, stdin=None if data is not None else subprocess.DEVNULL,
                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=environ, timeout=timeout,
-                                  universal_newlines=True, check=False)
+                                  # a tool that prints bytes that are no UTF-8 still has its error told
+                                  encoding="utf-8", errors="replace", check=False)
         except subprocess.TimeoutExpired:
             return 124, "", "%s timed out after %ss" % (argv[0], timeout)
         except OSError as exc:

@@ -531,6 +531,33 @@ class TestInventory:
             assert len(backup["wal_start"]) == 24 and len(backup["wal_stop"]) == 24
             assert repo["archive"] == {"min": archive[0], "max": archive[1]}
 
+    def test_an_encrypted_second_repository_behind_a_repository_host_is_read_alone(self, fixture_text):
+        # captured on the demo's database host: info of both repositories cannot decrypt repo2 (pgBackRest takes
+        # its cipher settings before it asked the repository host), info --repo=2 can
+        answers = {"info": fixture_text("pgbackrest/info-repo-host-encrypted-repo2.captured.json"),
+                   "--repo=2": fixture_text("pgbackrest/info-repo-host-encrypted-repo2-alone.captured.json")}
+        calls = []
+
+        def run(argv):
+            calls.append(list(argv))
+            return answers["--repo=2" if "--repo=2" in argv else "info"]
+
+        repo1, repo2 = PgBackRest(two_repo_policy()).inventory(run)["repositories"]
+        assert calls == [["pgbackrest", "--stanza=main", "--output=json", "info"],
+                         ["pgbackrest", "--stanza=main", "--repo=2", "--output=json", "info"]]
+        assert (repo1["status"], repo2["status"]) == ("ok", "ok")
+        assert [b["label"] for b in repo2["backups"]] == ["20261202-064908F"]
+        assert repo2["backups"][0]["repository"] == 2
+        assert repo2["archive"] == {"min": "000000010000000000000001", "max": "000000010000000000000006"}
+        assert repo1["archive"]["max"] == "000000010000000000000006" and len(repo1["backups"]) == 1
+
+    def test_a_second_repository_still_failing_alone_keeps_its_error(self, fixture_text):
+        text = fixture_text("pgbackrest/info-repo-host-encrypted-repo2.captured.json")
+        calls = []
+        repo1, repo2 = PgBackRest(two_repo_policy()).inventory(fake_run(text, calls))["repositories"]
+        assert len(calls) == 2 and repo2["status"].startswith("[FormatError] unable to load info file")
+        assert repo2["backups"] == [] and repo1["status"] == "ok"
+
     def test_every_backup_has_the_same_keys(self, fixture_text):
         result = minimal_tool().inventory(fake_run(fixture_text("pgbackrest/info-two-repos-pg15.captured.json")))
         for repo in result["repositories"]:

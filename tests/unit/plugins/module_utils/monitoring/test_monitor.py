@@ -288,3 +288,19 @@ def test_local_backups_reads_back_from_the_newest_label(lab):
     found = observe.local_backups(str(lab["tmp"] / "backups"), "logical")
     assert [b["label"] for b in found] == ["20261126T020000Z"]
     assert observe.local_backups(str(lab["tmp"] / "nowhere"), "logical") == []
+
+
+def test_the_inventory_is_read_again_within_its_interval_only_while_a_repository_is_not_ok(lab, fixture_text):
+    # make demo's first minutes: the monitor ran before the first backup, and went on reporting "no valid backups"
+    # from its cache for inventory_interval (5m) after the backup
+    write_manifest(lab, "logical", "20261126T020000Z", "2026-11-26T02:10:00Z")
+    lab["info"] = fixture_text("pgbackrest/info-missing-stanza.handwritten.json")
+    row = archiver()
+    info = ["pgbackrest", "--stanza=main", "--output=json", "info"]
+    run_once(lab, NOW, row)
+    lab["info"] = fixture_text("pgbackrest/info-two-repos-pg15.captured.json")
+    status = run_once(lab, NOW + 60, row)
+    assert lab["calls"].count(info) == 2
+    assert results(status)["freshness:local/full"]["figures"]["label"] == "20261126-055056F"
+    run_once(lab, NOW + 120, row)
+    assert lab["calls"].count(info) == 2  # all ok: the cached inventory serves

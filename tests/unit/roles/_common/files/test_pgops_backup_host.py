@@ -13,6 +13,12 @@ def test_run_command_returns_status_and_both_streams():
     assert LocalHost().run_command(["sh", "-c", "echo out; echo err >&2; exit 3"]) == (3, "out\n", "err\n")
 
 
+def test_output_that_is_no_utf8_is_told_not_raised():
+    # pgbackrest info printing a file it could not decrypt: the monitor said only "'utf-8' codec can't decode"
+    rc, out, err = LocalHost().run_command(["sh", "-c", r"printf 'ERROR: [029]: \252\373 bad\n' >&2; exit 29"])
+    assert (rc, out) == (29, "") and err == "ERROR: [029]: \ufffd\ufffd bad\n"
+
+
 def test_data_goes_to_stdin_and_environment_is_added():
     rc, out, err = LocalHost().run_command(["sh", "-c", 'cat; echo "$PGOPS_TEST"'], environ_update={"PGOPS_TEST": "set"},
                                            data="message\n")
