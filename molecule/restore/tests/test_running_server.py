@@ -134,10 +134,21 @@ def test_with_archiving_broken_the_restore_is_refused_before_postgresql_stops(ta
     finally:
         psql(NAME, "ALTER SYSTEM RESET archive_command")
         psql(NAME, "SELECT pg_reload_conf()")
+    # and archiving resumes: the backlog the refusal left (its WAL switches) reaches the repository host first
     segment = psql(NAME, "SELECT pg_walfile_name(pg_current_wal_lsn())")
     psql(NAME, "SELECT pg_switch_wal()")
     assert wait_for(lambda: psql(NAME, "SELECT coalesce(last_archived_wal, '') >= '%s' FROM pg_stat_archiver"
-                                 % segment) == "t", timeout=120)
+                                 % segment) == "t", timeout=300), archiver_report(NAME)
+
+
+def archiver_report(name):
+    """Why archiving has not caught up: the archiver's state, what waits, and the logs' last lines."""
+    return "\n".join([
+        psql(name, "SELECT row_to_json(a) FROM pg_stat_archiver a"),
+        psql(name, "SELECT count(*) FILTER (WHERE name LIKE '%.ready') || ' ready' FROM pg_ls_archive_statusdir()"),
+        host(name).run("tail -n 15 /var/log/postgresql/postgresql-17-main.log").stdout,
+        host(name).run("tail -n 15 /var/log/pgbackrest/main-archive-push-async.log /var/log/pgbackrest/"
+                       "main-archive-push.log").stdout])
 
 
 def newest_label(name):
