@@ -133,7 +133,7 @@ phase_times() {  # step: "create 31s, prepare 140s, ..." from its stamped log
   awk '
     function secs(t,  p) { split(t, p, ":"); return p[1] * 3600 + p[2] * 60 + p[3] }
     / Executing$/ { match($0, /> [a-z_]+\]/); phase = substr($0, RSTART + 2, RLENGTH - 3); start[phase] = secs($1) }
-    / Executed: / { match($0, /> [a-z_]+\]/); phase = substr($0, RSTART + 2, RLENGTH - 3)
+    / Executed: / && !/Missing|disabled|Skipped/ { match($0, /> [a-z_]+\]/); phase = substr($0, RSTART + 2, RLENGTH - 3)
                     if (phase in start) { d = (secs($1) - start[phase] + 86400) % 86400
                                           out = out (out ? ", " : "") phase " " d "s"; delete start[phase] } }
     END { print out }' "$logs/${1//:/-}.log"

@@ -12,6 +12,7 @@ __metaclass__ = type
 import errno
 import json
 import os
+import re
 import socket
 
 from ansible_collections.pgops.backup.plugins.module_utils.core.errors import ToolError
@@ -144,14 +145,24 @@ def free_port(start=5499, end=5599, socket_dir=SOCKET_DIR, extra_socket_dirs=())
                      % (int(start), int(end), " or ".join(dirs) or "no socket directory"))
 
 
+# A backup of a server restored earlier to a target carries that target in postgresql.auto.conf: left there, it
+# would stop this restore too (a restore to latest would end at the old time). pgBackRest's own restore comments
+# out the same settings; the rest are overridden by the ones appended after them (PostgreSQL takes the last).
+_OLD_RECOVERY_TARGET = re.compile(r"^[\t ]*recovery_target(_action|_inclusive|_lsn|_name|_time|_timeline|_xid)?[\t ]*=")
+
+
 def apply_restore_plan(plan, data_directory, run):
-    """Fetch the backup, then append the recovery settings the tool does not write itself."""
+    """Fetch the backup, then comment out the recovery targets the backup's postgresql.auto.conf carries and append
+    the recovery settings the tool does not write itself."""
     run(plan["argv"])
     if plan["auto_conf"]:
-        lines = ["# recovery settings written by pgops.backup"]
+        path = os.path.join(data_directory, "postgresql.auto.conf")
+        kept = read_text(path) if os.path.exists(path) else ""
+        lines = [("# removed by pgops.backup restore # " + line) if _OLD_RECOVERY_TARGET.match(line) else line
+                 for line in kept.splitlines()]
+        lines += ["# recovery settings written by pgops.backup"]
         lines += ["%s = '%s'" % (key, str(value).replace("'", "''")) for key, value in sorted(plan["auto_conf"].items())]
-        with open(os.path.join(data_directory, "postgresql.auto.conf"), "a") as handle:
-            handle.write("\n".join(lines) + "\n")
+        write_atomically(path, "\n".join(lines) + "\n", mode=0o600)
     for signal in ("recovery", "standby"):
         if plan.get(signal + "_signal"):
             open(os.path.join(data_directory, signal + ".signal"), "a").close()

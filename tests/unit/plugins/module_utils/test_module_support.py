@@ -30,6 +30,28 @@ def test_restore_plan_runs_the_tool_then_appends_settings_and_signal(tmp_path):
     assert (data / "recovery.signal").exists()
 
 
+def test_the_recovery_target_of_an_earlier_restore_in_the_backup_is_commented_out(tmp_path):
+    # a backup of a server that was restored to a time: left in place, that time would stop a restore to latest
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "postgresql.auto.conf").write_text(
+        "work_mem = '8MB'\n# recovery settings written by pgops.backup\narchive_mode = 'off'\n"
+        "recovery_target_action = 'pause'\nrecovery_target_time = '2026-12-02 08:00:00+00'\n"
+        "restore_command = '/usr/local/bin/wal-g wal-fetch %f %p'\n  recovery_target_inclusive=off\n")
+    plan = {"argv": ["wal-g", "backup-fetch", str(data), "LATEST"],
+            "auto_conf": {"restore_command": "wal-g wal-fetch %f %p", "archive_mode": "off"},
+            "recovery_signal": False, "standby_signal": True}
+    apply_restore_plan(plan, str(data), [].append)
+    lines = (data / "postgresql.auto.conf").read_text().splitlines()
+    assert lines[:3] == ["work_mem = '8MB'", "# recovery settings written by pgops.backup", "archive_mode = 'off'"]
+    assert lines[3:6] == ["# removed by pgops.backup restore # recovery_target_action = 'pause'",
+                          "# removed by pgops.backup restore # recovery_target_time = '2026-12-02 08:00:00+00'",
+                          "restore_command = '/usr/local/bin/wal-g wal-fetch %f %p'"]
+    assert lines[6] == "# removed by pgops.backup restore #   recovery_target_inclusive=off"
+    assert lines[-2:] == ["archive_mode = 'off'", "restore_command = 'wal-g wal-fetch %f %p'"]
+    assert (data / "standby.signal").exists() and oct((data / "postgresql.auto.conf").stat().st_mode)[-3:] == "600"
+
+
 def test_restore_plan_of_pgbackrest_leaves_the_directory_to_the_tool(tmp_path):
     calls = []
     apply_restore_plan({"argv": ["pgbackrest", "restore"], "auto_conf": {}, "recovery_signal": False},
