@@ -21,8 +21,9 @@ apt_install() {
   done
   [ ${#missing[@]} -eq 0 ] && return 0
   log "installing ${missing[*]}"
-  as_root apt-get update -qq
-  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  # one apt at a time: the images and the tools build side by side, each installing what it needs
+  as_root flock /var/lib/apt/pgops-lab.lock sh -c 'apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+    apt-get install -y -qq --no-install-recommends "$@" >/dev/null' apt_install "${missing[@]}"
 }
 
 # The Docker engine: Debian's docker.io, started in the background when no daemon answers.
@@ -69,9 +70,17 @@ ensure_ready() {
 
 ensure_lab() {
   apt_install rsync git openssl
-  bash "$LAB_DIR"/pki.sh && bash "$LAB_DIR"/images/build.sh && bash "$LAB_DIR"/tools/build.sh || return 1
-  set -a; source "$PGOPS_CACHE/tools/paths.env"; set +a
+  bash "$LAB_DIR"/pki.sh || return 1
+  # side by side on a fresh machine: the images wait on the mirror and the disk, the tools on the CPU (Go)
+  local tools rc=0
+  bash "$LAB_DIR"/tools/build.sh & tools=$!
+  bash "$LAB_DIR"/images/build.sh || rc=1
+  wait "$tools" || rc=1
+  [ "$rc" -eq 0 ] && lab_env
 }
+
+# The lab's paths (the MinIO binary, wal-g's release) for Molecule, from the last ensure_lab
+lab_env() { set -a; source "$PGOPS_CACHE/tools/paths.env"; set +a; }
 
 
 sha256_of() { cat "$@" | sha256sum | cut -c1-12; }

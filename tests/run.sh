@@ -86,8 +86,12 @@ for s in "${asked[@]}"; do
 done
 started=$(date +%s)
 ensure_ready || die "could not install the Python dependencies"
+logs=$REPO/.cache/test-logs
+mkdir -p "$logs"
+# The lab (cached after the first run) builds while the quick steps run: on a fresh machine that is most of it
+lab_pid=""
 for s in "${steps[@]}"; do
-  case "$s" in molecule:*|demo) ensure_lab || die "could not build the lab"; break ;; esac
+  case "$s" in molecule:*|demo) ensure_lab >"$logs/lab.log" 2>&1 & lab_pid=$!; break ;; esac
 done
 
 passed=0 failed=0 report=()
@@ -105,25 +109,46 @@ run_step() {
   esac
 }
 
-# The quick steps run one after the other; the container steps (each on its own network, with its own
-# container names) run PGOPS_TEST_JOBS at a time, each into its own log, printed whole when it ends.
-# The longest start first, so that two at a time end close together.
+# The quick steps run one after the other beside the rest (they keep one core busy, the container steps leave
+# room); the container steps (each on its own network, with its own container names) run PGOPS_TEST_JOBS at a
+# time, each into its own log, printed whole when it ends. The longest start first, so that they end close
+# together.
 LONGEST_FIRST=(molecule:pgbackrest molecule:restore molecule:walg molecule:monitoring molecule:logical)
 pooled=() jobs_max=${PGOPS_TEST_JOBS:-2}
 for s in "${LONGEST_FIRST[@]}"; do
   [[ " ${steps[*]} " == *" $s "* ]] && pooled+=("$s")
 done
+quick=()  # the steps without containers: one after the other, beside the lab's build and the container steps
 for s in "${steps[@]}"; do
   case "$s" in
-    molecule:*|demo) [[ " ${pooled[*]} " == *" $s "* ]] || pooled+=("$s"); continue ;;
+    molecule:*|demo) [[ " ${pooled[*]} " == *" $s "* ]] || pooled+=("$s") ;;
+    *) quick+=("$s") ;;
   esac
-  log "=== $s"
-  t0=$(date +%s)
-  run_step "$s"
-  record "$s" $? $(( $(date +%s) - t0 ))
 done
+run_quick_steps() {  # each into its own log; "step status seconds" lines into quick.status
+  local s t0
+  for s in "${quick[@]}"; do
+    t0=$(date +%s)
+    run_step "$s" >"$logs/$s.log" 2>&1
+    echo "$s $? $(( $(date +%s) - t0 ))" >>"$logs/quick.status"
+  done
+}
+rm -f "$logs/quick.status"
+quick_pid=""
+if [ ${#quick[@]} -gt 0 ]; then
+  log "started ${quick[*]}, one after the other (logs: .cache/test-logs/<step>.log)"
+  run_quick_steps & quick_pid=$!
+fi
 
-logs=$REPO/.cache/test-logs
+if [ -n "$lab_pid" ]; then
+  lab_t0=$(date +%s)
+  wait "$lab_pid"; rc=$?
+  log "=== lab (built beside the quick steps; the container steps waited $(( $(date +%s) - lab_t0 ))s for it)"
+  cat "$logs/lab.log"
+  [ "$rc" -eq 0 ] || { [ -z "$quick_pid" ] || kill "$quick_pid"; die "could not build the lab"; }
+  lab_env
+fi
+
 # Molecule's "Executing" and "Executed" lines get the time of day, so that phase_times can say where each
 # scenario's minutes went (the CI budget).
 stamp_phases() {
@@ -138,7 +163,6 @@ phase_times() {  # step: "create 31s, prepare 140s, ..." from its stamped log
                                           out = out (out ? ", " : "") phase " " d "s"; delete start[phase] } }
     END { print out }' "$logs/${1//:/-}.log"
 }
-mkdir -p "$logs"
 declare -A pid_step=() step_t0=()
 finish() {  # pid, exit status: print the step's log and record it
   local pid=$1 rc=$2 s
@@ -163,9 +187,18 @@ while [ "${#pid_step[@]}" -gt 0 ]; do
   finish "$done_pid" "$rc"
 done
 
+if [ -n "$quick_pid" ]; then
+  wait "$quick_pid"
+  while read -r s rc secs; do
+    log "=== $s"
+    cat "$logs/$s.log"
+    record "$s" "$rc" "$secs"
+  done <"$logs/quick.status"
+fi
+
 # A failed pooled step's log was printed when it ended, maybe long before the end of the output: its last
 # lines come again here, next to the summary, so that a truncated CI log still shows why.
-for s in "${pooled[@]}"; do
+for s in "${quick[@]}" "${pooled[@]}"; do
   if [[ " ${report[*]} " == *"FAIL $s "* ]]; then
     printf '\n=== why %s failed (whole log above): its error lines, then its last lines\n' "$s"
     grep -n -E 'fatal:|FAILED!|ERROR|^FAILED |^E  ' "$logs/${s//:/-}.log" | head -n 40
