@@ -2,7 +2,8 @@
 # Copyright: contributors to pgops.backup
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Filter of the _common role's runtime step: what the collection's library on a host lacks, judged from one find
-of the host's copy, so that a converged host costs one module run instead of one per file."""
+of the host's copy, so that a converged host costs one module run instead of one per file, and the files it lacks are read here for one
+module run that writes them all (pgops.backup.host_library)."""
 
 from __future__ import absolute_import, division, print_function
 
@@ -70,6 +71,19 @@ def runtime_plan(found, source_dir, library, files, legacy=()):
     return {"files": stale, "directories": directories, "leftovers": leftovers}
 
 
+def runtime_sources(files, source_dir):
+    """{path: text} of the given library files (paths relative to the controller's plugins/module_utils), for
+    pgops.backup.host_library to write in one module run."""
+    sources = {}
+    for relative in files or []:
+        try:
+            with open(os.path.join(source_dir, relative)) as handle:
+                sources[relative] = handle.read()
+        except (IOError, OSError) as exc:
+            raise AnsibleFilterError("runtime_sources: the controller's %s cannot be read: %s" % (relative, exc))
+    return sources
+
+
 class FilterModule(object):
     def filters(self):
-        return {"runtime_plan": runtime_plan}
+        return {"runtime_plan": runtime_plan, "runtime_sources": runtime_sources}

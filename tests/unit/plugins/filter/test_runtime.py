@@ -13,7 +13,7 @@ import pytest
 
 from ansible.errors import AnsibleFilterError
 
-from ansible_collections.pgops.backup.plugins.filter.runtime import runtime_plan
+from ansible_collections.pgops.backup.plugins.filter.runtime import runtime_plan, runtime_sources
 
 LIB = "/usr/local/lib/pgops-backup/ansible_collections/pgops/backup/plugins/module_utils"
 FILES = ["core/errors.py", "core/wal.py", "policy.py"]
@@ -66,3 +66,11 @@ def test_what_an_earlier_layout_left_is_removed(source):
 def test_a_controller_file_that_cannot_be_read(source):
     with pytest.raises(AnsibleFilterError):
         runtime_plan([], str(source), LIB, FILES + ["gone.py"])
+
+
+def test_the_files_a_host_lacks_are_read_for_one_module_run(source):
+    assert runtime_sources(["core/wal.py", "policy.py"], str(source)) == {"core/wal.py": "# core/wal.py\n",
+                                                                          "policy.py": "# policy.py\n"}
+    assert runtime_sources([], str(source)) == {}
+    with pytest.raises(AnsibleFilterError, match="gone.py"):
+        runtime_sources(["gone.py"], str(source))
