@@ -14,6 +14,8 @@ import os
 
 from ansible.errors import AnsibleFilterError
 
+from ansible_collections.pgops.backup.plugins.module_utils.core.files import parent_directories
+
 FILE_MODE, DIRECTORY_MODE = "0644", "0755"
 
 
@@ -52,14 +54,8 @@ def runtime_plan(found, source_dir, library, files, legacy=()):
         if entry is None or not entry.get("isreg", True) or entry.get("checksum") != wanted \
                 or not _owned_as(entry, FILE_MODE):
             stale.append(relative)
-    needed = set([""])
-    for relative in files:
-        parent = os.path.dirname(relative)
-        while parent:
-            needed.add(parent)
-            parent = os.path.dirname(parent)
     directories = []
-    for relative in sorted(needed):
+    for relative in sorted(parent_directories(files)):
         entry = on_host.get(("%s/%s" % (library, relative)).rstrip("/"))
         if entry is None or not entry.get("isdir") or not _owned_as(entry, DIRECTORY_MODE):
             directories.append(relative)

@@ -29,19 +29,25 @@ def write_atomically(path, text, mode=0o644):
         raise
 
 
+def parent_directories(paths):
+    """The directories relative paths are in, their parents too, and "" (the root they are relative to)."""
+    needed = set([""])
+    for relative in paths:
+        parent = os.path.dirname(relative)
+        while parent:
+            needed.add(parent)
+            parent = os.path.dirname(parent)
+    return needed
+
+
 def install_tree(root, files, directories=(), remove=(), check_mode=False):
     """Make a tree under root hold files ({path relative to root: text}), each written whole, mode 0644, root's,
     with their directories (and the relative ``directories``) 0755 and root's (root's parents made as needed); the
     absolute paths of ``remove`` are deleted, a directory with what it holds. In check mode nothing is touched.
     Returns (written, directories made or fixed, removed)."""
-    needed = set(directory.strip("/") for directory in directories)
-    for relative in files:
-        parent = os.path.dirname(relative)
-        while parent:
-            needed.add(parent)
-            parent = os.path.dirname(parent)
+    needed = parent_directories(files) | set(directory.strip("/") for directory in directories)
     fixed = []
-    for relative in [""] + sorted(needed - set([""])):
+    for relative in sorted(needed):
         path = os.path.join(root, relative) if relative else root
         if os.path.isdir(path) and _is_root_owned(path, 0o755):
             continue
