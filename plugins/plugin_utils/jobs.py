@@ -32,3 +32,19 @@ def wrapped_job(name, log_name, argv, fields):
     job.update({"name": "pgops.backup %s" % name,
                 "job": " ".join(quote(a) for a in [JOB_WRAPPER, log_name, "--"] + list(argv))})
     return job
+
+
+def cron_line(job):
+    """The line ansible.builtin.cron writes for a job of wrapped_job's (under its '#Ansible: NAME' comment)."""
+    if job.get("special_time"):
+        return "@%s %s" % (job["special_time"], job["job"])
+    return " ".join([job.get(field) or "*" for field in ("minute", "hour", "day", "month", "weekday")] + [job["job"]])
+
+
+def jobs_to_write(jobs, crontab):
+    """The jobs whose entry in a crontab (`crontab -l`'s text) is missing or other than the job: on a converged
+    host none, so the cron module runs only where something changes."""
+    lines = (crontab or "").splitlines()
+    present = dict((line[len("#Ansible: "):], following)
+                   for line, following in zip(lines, lines[1:]) if line.startswith("#Ansible: "))
+    return [job for job in jobs or [] if present.get(job["name"]) != cron_line(job)]
