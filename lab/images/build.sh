@@ -67,5 +67,10 @@ build_image() {
 
 apt_install debootstrap debian-archive-keyring
 ensure_docker
-for release in "${RELEASES[@]}"; do build_image "$release"; done
+# side by side: each waits mostly on the mirror and the disk (a fresh machine built them one by one in 13 minutes)
+pids=()
+for release in "${RELEASES[@]}"; do ( build_image "$release" ) & pids+=($!); done
+rc=0
+for pid in "${pids[@]}"; do wait "$pid" || rc=1; done
+[ "$rc" -eq 0 ] || die "an image did not build (its log is named above)"
 docker images pgops-lab/debian --format 'table {{.Repository}}:{{.Tag}}\t{{.Size}}'

@@ -119,8 +119,10 @@ def scheduled_job(name, user, job_name):
     return match.group(1)
 
 
-def run_as(name, user, command):
-    return host(name).run("sudo -u %s sh -c %s", user, command)
+def run_as(name, user, command, env=None):
+    """A shell command line run as user, with env's variables added to the environment when given."""
+    words = ["%s=%s" % item for item in sorted((env or {}).items())]
+    return host(name).run("sudo -u %s env" + " %s" * len(words) + " sh -c %s", user, *(words + [command]))
 
 
 _S3_SCRIPT = r"""
@@ -130,20 +132,28 @@ s3 = boto3.client('s3', endpoint_url=lab['endpoint'], region_name='us-east-1',
                   aws_access_key_id=lab['access_key'], aws_secret_access_key=lab['secret_key'],
                   verify='/etc/ssl/certs/ca-certificates.crt')
 bucket, prefix, needle = sys.argv[1], sys.argv[2], sys.argv[3].encode()
-keys, found = [], []
+keys, found, etags = [], [], {}
 for page in s3.get_paginator('list_objects_v2').paginate(Bucket=bucket, Prefix=prefix):
     for obj in page.get('Contents', []):
         keys.append(obj['Key'])
+        etags[obj['Key']] = obj['ETag']
         if needle and needle in s3.get_object(Bucket=bucket, Key=obj['Key'])['Body'].read():
             found.append(obj['Key'])
-print(json.dumps({'keys': keys, 'found': found}))
+print(json.dumps({'keys': keys, 'found': found, 'etags': etags}))
 """
 
 
 def s3_objects(name, bucket, prefix, needle=""):
-    """Object keys under a prefix, listed from a lab host over TLS, and those whose bytes hold needle."""
+    """Object keys under a prefix, listed from a lab host over TLS, with each one's ETag (its content's digest:
+    'etags'), and those whose bytes hold needle."""
     out = host(name).check_output("python3 -c %s %s %s %s", _S3_SCRIPT, bucket, prefix, needle)
     return json.loads(out)
+
+
+def newest_backup(name, stanza="main", user="postgres"):
+    """The newest backup pgBackRest lists on a host (its entry of `info --output=json`: label, timestamp, ...)."""
+    info = json.loads(host(name).check_output("sudo -u %s pgbackrest --stanza=%s --output=json info", user, stanza))
+    return max(info[0]["backup"], key=lambda backup: backup["timestamp"]["stop"])
 
 
 def wait_for(predicate, timeout, interval=2):
@@ -198,3 +208,128 @@ def assert_fails_first(playbook, limit, extra, expected, host_state):
     assert "changed=0" in output, output
     assert host_state() == before
     return output
+
+
+LIBFAKETIME = "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1"
+
+
+def faked_clock(start, command="pgbackrest"):
+    """The environment in which libfaketime starts the clock of every `command` process (and no other: not the job
+    wrapper, not PostgreSQL) at epoch second `start`, running on from there."""
+    return {"LD_PRELOAD": LIBFAKETIME, "FAKETIME_ONLY_CMDS": command, "FAKETIME_FMT": "%s",
+            "FAKETIME": "@%d" % start, "FAKETIME_DONT_FAKE_MONOTONIC": "1"}
+
+
+_S3_RELAY_SCRIPT = r"""
+import http.client, http.server, json, os, ssl, sys, urllib.parse
+import botocore.auth, botocore.awsrequest, botocore.credentials
+lab = json.load(open('/root/.pgops-lab-s3.json'))
+credentials = botocore.credentials.Credentials(lab['access_key'], lab['secret_key'])
+upstream = urllib.parse.urlsplit(lab['endpoint'])
+trust = ssl.create_default_context(cafile='/etc/ssl/certs/ca-certificates.crt')
+work = sys.argv[1]
+RESIGNED = ('authorization', 'x-amz-date', 'x-amz-content-sha256', 'host', 'connection')
+FRAMING = ('content-length', 'transfer-encoding', 'connection')
+
+
+class Relay(http.server.BaseHTTPRequestHandler):
+    protocol_version = 'HTTP/1.1'
+
+    def relay(self):
+        body = self.rfile.read(int(self.headers.get('content-length') or 0))
+        request = botocore.awsrequest.AWSRequest(method=self.command, url=lab['endpoint'] + self.path, data=body,
+            headers=dict((k, v) for k, v in self.headers.items() if k.lower() not in RESIGNED))
+        botocore.auth.S3SigV4Auth(credentials, 's3', 'us-east-1').add_auth(request)
+        reply, data = self.forward(body, dict(request.headers.items()))
+        self.send_response_only(reply.status, reply.reason)
+        for key, value in reply.getheaders():
+            if key.lower() not in FRAMING:
+                self.send_header(key, value)
+        self.send_header('content-length', reply.getheader('content-length') or '0' if self.command == 'HEAD'
+                         else str(len(data)))
+        self.end_headers()
+        if self.command != 'HEAD':
+            self.wfile.write(data)
+        with open(os.path.join(work, 'requests.log'), 'a') as log:
+            log.write('%s %s %d\n' % (self.command, self.path, reply.status))
+
+    def forward(self, body, headers):
+        # one connection to MinIO per client connection, opened again when MinIO has closed it
+        for attempt in (1, 2):
+            if getattr(self, 'upstream', None) is None:
+                self.upstream = http.client.HTTPSConnection(upstream.hostname, upstream.port, context=trust, timeout=60)
+            try:
+                self.upstream.request(self.command, self.path, body, headers)
+                reply = self.upstream.getresponse()
+                return reply, reply.read()
+            except (http.client.HTTPException, ConnectionError):
+                self.upstream.close()
+                self.upstream = None
+                if attempt == 2:
+                    raise
+
+    do_GET = do_HEAD = do_PUT = do_POST = do_DELETE = relay
+
+    def log_message(self, *args):
+        pass
+
+
+server = http.server.ThreadingHTTPServer(('127.0.0.1', 0), Relay)
+tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+tls.load_cert_chain(os.path.join(work, 'cert.pem'), os.path.join(work, 'key.pem'))
+server.socket = tls.wrap_socket(server.socket, server_side=True)
+with open(os.path.join(work, 'port.new'), 'w') as f:
+    f.write(str(server.server_address[1]))
+os.rename(os.path.join(work, 'port.new'), os.path.join(work, 'port'))
+server.serve_forever()
+"""
+
+
+@contextlib.contextmanager
+def s3_relay(name, repository):
+    """A relay on a lab host, in front of MinIO, for a pgBackRest whose clock is moved (faked_clock): MinIO refuses a
+    request signed more than 15 minutes from its own clock (RequestTimeTooSkewed), so the relay signs each request
+    again, now, with the lab's keys, and passes it on otherwise unchanged. Yields (the environment that sends
+    pgBackRest's repository `repository` through it, a function that returns the requests it relayed); the relay,
+    its throwaway certificate (valid 30 days: the moved clock checks it too) and its key are gone when the block
+    ends."""
+    h = host(name)
+    work = h.check_output("mktemp -d /tmp/pgops-s3-relay.XXXXXX")
+    h.check_output("cd %s && chmod 0755 . && (umask 077 && openssl req -x509 -newkey rsa:2048 -nodes -days 30 "
+                   "-subj /CN=localhost -addext subjectAltName=DNS:localhost -keyout key.pem -out cert.pem "
+                   "2>/dev/null) && chmod 0644 cert.pem", work)
+    pid = h.check_output("nohup python3 -c %s %s </dev/null >%s/relay.log 2>&1 & echo $!", _S3_RELAY_SCRIPT, work, work)
+    try:
+        assert wait_for(lambda: h.file(work + "/port").exists, timeout=30), h.run("cat %s/relay.log", work).stdout
+        env = {"PGBACKREST_REPO%d_STORAGE_HOST" % repository: "localhost",
+               "PGBACKREST_REPO%d_STORAGE_PORT" % repository: h.check_output("cat %s/port", work),
+               "PGBACKREST_REPO%d_STORAGE_CA_FILE" % repository: work + "/cert.pem"}
+
+        def relayed():
+            return h.run("cat %s/requests.log", work).stdout.splitlines()
+        yield env, relayed
+    finally:
+        h.run("kill %s; rm -rf %s", pid, work)
+
+
+@contextlib.contextmanager
+def started_cluster(name, data_directory, port):
+    """A restored data directory started as postgres on a spare port, with no TCP and its socket and server log in
+    the directory's parent; yields (sql(query, db) that runs SQL on it, the socket directory, the log file). Stopped
+    when the block ends."""
+    h = host(name)
+    parent = os.path.dirname(data_directory.rstrip("/"))
+    h.check_output("printf '%%s\\n' \"port = %d\" \"listen_addresses = ''\" \"unix_socket_directories = '%s'\" "
+                   ">> %s/postgresql.conf && echo 'local all all trust' > %s/pg_hba.conf && touch %s/pg_ident.conf && "
+                   "chown postgres: %s/postgresql.conf %s/pg_hba.conf %s/pg_ident.conf"
+                   % ((port, parent) + (data_directory,) * 6))
+    pg_ctl = "/usr/lib/postgresql/%s/bin/pg_ctl" % psql(name, "SELECT current_setting('server_version_num')::int / 10000")
+    h.check_output("sudo -u postgres %s -D %s -l %s/log -w start" % (pg_ctl, data_directory, parent))
+
+    def sql(query, db="postgres"):
+        return h.check_output("sudo -u postgres psql -XAt -v ON_ERROR_STOP=1 -h %s -p %s -d %s -c %s",
+                              parent, str(port), db, query)
+    try:
+        yield sql, parent, parent + "/log"
+    finally:
+        h.run("sudo -u postgres %s -D %s -m immediate -w stop" % (pg_ctl, data_directory))

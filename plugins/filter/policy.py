@@ -12,7 +12,7 @@ from ansible.errors import AnsibleFilterError
 from ansible_collections.pgops.backup.plugins.module_utils.core.errors import PolicyError, ToolError
 from ansible_collections.pgops.backup.plugins.module_utils.drivers import pgbackrest, registry, walg
 from ansible_collections.pgops.backup.plugins.module_utils.policy import (
-    normalize_policy, with_passphrases)
+    normalize_policy, repository_choice, with_passphrases)
 from ansible_collections.pgops.backup.plugins.plugin_utils.jobs import cron_job
 
 
@@ -33,6 +33,15 @@ def backup_policy(variables):
 def policy_with_passphrases(policy, passphrases):
     try:
         return with_passphrases(policy, passphrases)
+    except PolicyError as exc:
+        _raise(exc)
+
+
+def repository_index(policy, value, variable):
+    """The index of the policy's repository that value names (its index or its name); None when value is not set
+    (the tool takes the first that has the backup). The error names variable."""
+    try:
+        return repository_choice(policy["repositories"], value, variable)
     except PolicyError as exc:
         _raise(exc)
 
@@ -123,6 +132,7 @@ class FilterModule(object):
         return {
             "backup_policy": backup_policy,
             "policy_with_passphrases": policy_with_passphrases,
+            "repository_index": repository_index,
             "archive_settings": archive_settings,
             "pgbackrest_config": pgbackrest_config,
             "pgbackrest_queue_max": pgbackrest_queue_max,

@@ -274,3 +274,22 @@ def minimal_policy(tool, stanza="main"):
         raise PolicyError("stanza", "%r may hold letters, digits, '.', '_' and '-' only" % (stanza,))
     repositories = [{"index": 1, "name": "walg"}] if tool == "walg" else []
     return {"tool": tool, "stanza": str(stanza), "compression": None, "repositories": repositories}
+
+
+def repository_choice(repositories, value, variable, every=False):
+    """The repository a restore or a drill reads, from the user's setting: None when it is not set (the tool takes
+    the first repository that has the backup), else the index of one of ``repositories`` (the policy's, each with
+    'index' and 'name'), given as its index (2) or its name ('offsite'); with ``every``, also 'all' (each in
+    turn). PolicyError names ``variable`` and the policy's repositories."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    known = ", ".join("%d (%s)" % (repo["index"], repo["name"]) for repo in repositories) or "none"
+    text = str(value).strip()
+    if every and text == "all":
+        return "all"
+    found = [repo["index"] for repo in repositories if not isinstance(value, bool)
+             and ((text.isdigit() and repo["index"] == int(text)) or repo["name"] == text)]
+    if found:
+        return found[0]
+    raise PolicyError(variable, "%r is not a repository of the policy: give the index or the name of one of %s%s"
+                      % (value, known, ", or all (each in turn)" if every else ""))

@@ -82,6 +82,10 @@ backup:
     type:
       description: "full, diff, incr or delta."
       type: str
+    prior:
+      description: "The backup a diff, incr or delta was taken on (pgBackRest's prior, wal-g's delta base); null for
+        a full backup."
+      type: str
     start:
       description: "Start, seconds since the epoch."
       type: int

@@ -55,6 +55,12 @@ options:
         that a repository that fails during recovery cannot hide where the archive ends.
       - Read from the repositories when not given.
     type: str
+  repository:
+    description:
+      - pgBackRest repository index the cluster was restored from, as given to pg_restore's
+        O(pgops.backup.pg_restore#module:repository). Where O(archive_end) is not given, the end of that repository's
+        archive is the one replay must reach.
+    type: int
   timeout:
     description: Seconds recovery may take in all.
     type: int
@@ -136,6 +142,7 @@ def main():
         log_file=dict(type="path"),
         target=dict(type="dict", default={"type": "latest"}, options=target_argument_spec()),
         archive_end=dict(type="str"),
+        repository=dict(type="int"),
         timeout=dict(type="int", default=1800),
         stall_timeout=dict(type="int", default=60),
     )
@@ -161,7 +168,7 @@ def main():
         if end:
             parse_segment(end)
         else:
-            end = archive_end(tool, run)
+            end = archive_end(tool, run, params["repository"])
         result = prove_and_promote(session, lambda: data_directory_state(data) == "running", stop,
                                    lambda: read_text(params["log_file"]), target, end, params["timeout"],
                                    stall=params["stall_timeout"], clock=time.time, sleep=time.sleep)

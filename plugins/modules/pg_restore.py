@@ -19,7 +19,9 @@ description:
   - With O(tool=logical), restores a dump of a logical backup (pgops.backup.dumps) into O(database) instead -
     globals first, then pg_restore with O(jobs) parallel jobs, only O(tables) when given; it creates a missing
     database and refuses one that holds relations unless O(overwrite) is set; it checks the dump's files against
-    the backup's manifest first.
+    the backup's manifest first. A data-only dump (C(content) V(data)) goes into a database that has its tables
+    (restore a schema dump first) and refuses tables that hold rows unless O(overwrite) is set; it restores in
+    one job, in the dump's order (referenced tables first, so foreign keys hold).
   - Refuses a data directory that holds a running cluster, and a non-empty one unless O(delta) is set
     (pgBackRest's delta restore). In check mode a running cluster is no refusal, so a playbook can check
     the backup and the target before it stops the cluster.
@@ -71,7 +73,7 @@ options:
     default: true
   overwrite:
     description: V(logical) only - restore into a database that holds relations, dropping the dump's objects first
-      (pg_restore --clean --if-exists).
+      (pg_restore --clean --if-exists); for a data-only dump, empty the tables it fills first (TRUNCATE).
     type: bool
     default: false
   local_dir:
@@ -109,7 +111,11 @@ options:
     type: bool
     default: false
   repository:
-    description: pgBackRest repository index to restore from; pgBackRest picks the first that has the backup.
+    description:
+      - pgBackRest repository index to restore from (the offsite copy after a site loss); pgBackRest picks the first
+        that has the backup when not given.
+      - Both the backup and the WAL come from that repository alone, and C(archive_end_segment) is the end of its
+        archive.
     type: int
   archived_through:
     description:
@@ -160,8 +166,9 @@ restored:
   type: dict
   sample: {tool: pgbackrest, stanza: main, backup: latest, target: {type: time, value: "2026-11-26 10:15:00+00"}}
 backup:
-  description: Label of the backup a restore starts from, where the module chose it (a time or LSN target, wal-g).
-  returned: when it was chosen
+  description: Label of the backup the restore starts from - the one given, or the one the module chose (a time or
+    LSN target, wal-g); null when pgBackRest picks its newest itself.
+  returned: when a physical backup was restored, and in check mode
   type: str
 archive_end_segment:
   description: The last WAL segment the repositories held once the backup was restored, for pgops.backup.pg_recovery's
@@ -205,11 +212,11 @@ from ansible_collections.pgops.backup.plugins.module_utils.restore.physical impo
     restore_summary, starting_backup, write_marker)
 
 
-def end_of_archive(tool, run):
+def end_of_archive(tool, run, repository):
     """The end replay must reach, read before anything is fetched: the repository may fail during recovery. None
     when it cannot be read now (pg_recovery reads it again, and fails if it still cannot)."""
     try:
-        return archive_end(tool, run)
+        return archive_end(tool, run, repository)
     except ToolError:
         return None
 
@@ -287,7 +294,7 @@ def main():
         clear_marker(data_directory)
         if state == "missing":  # a lost server's: pgBackRest restores only into a directory that exists
             os.makedirs(data_directory, 0o700)
-        end = end_of_archive(tool, run)
+        end = end_of_archive(tool, run, params["repository"])
         # a delta restore replaces pg_wal: what the archive never received is copied aside first
         try:
             kept = keep_unarchived_wal(data_directory, end) if state == "stopped" else {"directory": None, "files": []}
@@ -298,7 +305,7 @@ def main():
     except (ToolError, ValueError) as exc:
         module.fail_json(msg=str(exc))
     write_marker(data_directory, record)
-    module.exit_json(changed=True, restored=record, archive_end_segment=end, wal_kept=kept,
+    module.exit_json(changed=True, restored=record, backup=backup, archive_end_segment=end, wal_kept=kept,
                      msg="%s restored%s; start PostgreSQL, then pgops.backup.pg_recovery proves where recovery ended "
                          "and promotes" % (data_directory, "; WAL the archive lacked was copied to %s" % kept["directory"]
                                            if kept["directory"] else ""))

@@ -123,6 +123,11 @@ rto_seconds:
   description: Seconds from the start of the restore to a promoted cluster that accepts connections.
   returned: when the scratch cluster became usable
   type: float
+checked_seconds:
+  description: Seconds from the start of the restore to the end of the checks on the restored cluster (the RTO plus
+    the checks' own time).
+  returned: when the checks ran
+  type: float
 recovery:
   description: Where replay ended (replay_end_lsn, replay_end_time), the end of the archive (archive_end_segment)
     and the achieved RPO (rpo_seconds - from the last commit replayed to when the archive's end was read).

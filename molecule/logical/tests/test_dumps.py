@@ -1,6 +1,7 @@
 """Logical and base backups: what a scheduled run writes, its manifest, restores (parallel, one table, 15 to 17),
 a base backup that verifies and starts, retention, the offsite copy in MinIO, failures and secrets."""
 import json
+import re
 import subprocess
 
 import pytest
@@ -12,8 +13,21 @@ ROOT = "/var/backups/pgops"
 BUCKET = "pgops-logical"
 KEEP = {"logical": 2, "base": 1}
 RUNS = {"logical": 3, "base": 2}
-DUMPS = {"shop": "directory", "shop-custom": "custom", "shop-orders": "plain", "shop-schema": "custom"}
+DUMPS = {"shop": "directory", "shop-custom": "custom", "shop-orders": "plain", "shop-schema": "custom",
+         "shop-data": "custom", "shop-crm": "custom"}
 ROWS = "SELECT count(*) || ':' || md5(string_agg(o::text, ',' ORDER BY id)) FROM orders o"
+# every table of shop's second schema (converge.yml), row by row
+CRM_ROWS = ("SELECT (SELECT count(*) || ':' || md5(string_agg(c::text, ',' ORDER BY id)) FROM crm.customers c) || ' ' || "
+            "(SELECT count(*) || ':' || md5(string_agg(c::text, ',' ORDER BY id)) FROM crm.contacts c)")
+SEQUENCES = ("SELECT string_agg(last_value::text, ',' ORDER BY seq) FROM (SELECT 'orders_id_seq' AS seq, last_value "
+             "FROM orders_id_seq UNION ALL SELECT 'crm.contacts_id_seq', last_value FROM crm.contacts_id_seq) s")
+# pg_restore --list: "ID; TABLEOID OID KIND SCHEMA TAG OWNER", the kind in capitals ("TABLE DATA"), the schema "-"
+# for a schema's own entry
+TOC_ENTRY = re.compile(r"^\d+; \d+ \d+ ((?:[A-Z]+ )*[A-Z]+) (\S+) (.+) \S+$")
+# the schemas a database's own relations are in
+RELATION_SCHEMAS = ("SELECT string_agg(DISTINCT n.nspname, ',') FROM pg_class c JOIN pg_namespace n ON n.oid = "
+                    "c.relnamespace WHERE n.nspname NOT IN ('pg_catalog', 'information_schema') "
+                    "AND n.nspname NOT LIKE 'pg_toast%'")
 
 
 def labels(name, kind):
@@ -68,9 +82,12 @@ def test_a_run_writes_each_declared_format_globals_and_config(name, runs):
     plain = "%s/shop-orders.sql.%s" % (base, "gz" if major == 15 else "zst")
     sql = h.check_output("%s < %s" % ("zcat" if major == 15 else "zstd -dc", plain))
     assert "COPY public.orders" in sql and "CREATE TABLE public.orders" in sql
-    # schema only: definitions, no data
+    # schema only: definitions, no data; data only: rows, no definitions
     schema = h.check_output("%s -f - %s/shop-schema.dump" % (restore, base))
     assert "CREATE TABLE public.orders" in schema and "COPY public.orders" not in schema
+    data = h.check_output("%s -f - %s/shop-data.dump" % (restore, base))
+    assert "COPY public.orders" in data and "COPY crm.contacts" in data and "CREATE TABLE" not in data
+    assert dict((d["name"], (d["content"], d["schemas"])) for d in m["databases"])["shop-crm"] == ("all", ["crm"])
     assert "CREATE ROLE postgres" in h.file(base + "/globals.sql").content_string
     assert set(m["config_files"]) == set(["config/postgresql.conf", "config/pg_hba.conf", "config/pg_ident.conf",
                                           "config/conf.d/50-lab.conf"])
@@ -114,6 +131,55 @@ def test_a_single_table_restores_alone(runs):
     assert psql(name, "SELECT string_agg(relname, ',') FROM pg_class WHERE relnamespace = 'public'::regnamespace "
                       "AND relkind = 'r'", db=target) == "orders"
     assert psql(name, ROWS, db=target) == psql(name, ROWS, db="shop")
+
+
+def test_a_data_only_dump_fills_a_database_restored_from_the_schema_dump(runs):
+    """The data-only dump needs its tables: into a new database it is refused (nothing created), after the schema
+    dump it brings back every row and sequence; again, nothing to do; an older backup's into tables that hold rows
+    is refused unless overwrite empties them first."""
+    name, target = "logical-bookworm", "shop_from_parts"
+    data = {"tool": "logical", "dump": "shop-data", "database": target}
+    refused = module(name, "pg_restore", data)
+    assert refused.get("failed") and "restore the schema first" in refused["msg"], refused
+    assert "public.orders" in refused["msg"] and "crm.contacts" in refused["msg"]
+    assert psql(name, "SELECT count(*) FROM pg_database WHERE datname = '%s'" % target) == "0"
+    schema = module(name, "pg_restore", dict(data, dump="shop-schema"))
+    assert schema.get("changed") is True, schema
+    assert psql(name, "SELECT (SELECT count(*) FROM orders) + (SELECT count(*) FROM crm.contacts)", db=target) == "0"
+
+    filled = module(name, "pg_restore", data)
+    assert filled.get("changed") is True and filled["restored"]["backup"] == runs[name]["logical"], filled
+    assert psql(name, ROWS, db=target) == psql(name, ROWS, db="shop")
+    assert psql(name, CRM_ROWS, db=target) == psql(name, CRM_ROWS, db="shop")
+    assert psql(name, SEQUENCES, db=target) == psql(name, SEQUENCES, db="shop")
+    assert module(name, "pg_restore", data).get("changed") is False
+
+    older = dict(data, backup=labels(name, "logical")[0])
+    assert older["backup"] != runs[name]["logical"]
+    held = module(name, "pg_restore", older)
+    assert held.get("failed") and "hold rows already" in held["msg"] and "overwrite" in held["msg"], held
+    replaced = module(name, "pg_restore", dict(older, overwrite=True))
+    assert replaced.get("changed") is True, replaced
+    assert psql(name, ROWS, db=target) == psql(name, ROWS, db="shop")
+    assert psql(name, CRM_ROWS, db=target) == psql(name, CRM_ROWS, db="shop")
+
+
+def test_a_dump_limited_to_schemas_holds_only_them_and_restores_alone(runs):
+    name, target = "logical-trixie", "crm_only"
+    path = "%s/logical/%s/shop-crm.dump" % (ROOT, runs[name]["logical"])
+    toc = host(name).check_output("sudo -u postgres /usr/lib/postgresql/17/bin/pg_restore --list %s", path)
+    lines = [line for line in toc.splitlines() if line and not line.startswith(";")]
+    assert lines and all(TOC_ENTRY.match(line) for line in lines), toc
+    entries = [TOC_ENTRY.match(line).groups() for line in lines]
+    # the schema itself, and every object in it: tables, their rows, sequence, keys
+    assert [tag for kind, schema, tag in entries if kind == "SCHEMA"] == ["crm"], toc
+    assert set(schema for kind, schema, tag in entries if kind != "SCHEMA") == {"crm"}, toc
+    assert sorted(tag for kind, schema, tag in entries if kind == "TABLE DATA") == ["contacts", "customers"], toc
+    assert "FK CONSTRAINT" in [kind for kind, schema, tag in entries], toc
+    result = module(name, "pg_restore", {"tool": "logical", "dump": "shop-crm", "database": target})
+    assert result.get("changed") is True, result
+    assert psql(name, RELATION_SCHEMAS, db=target) == "crm"
+    assert psql(name, CRM_ROWS, db=target) == psql(name, CRM_ROWS, db="shop")
 
 
 def test_a_dump_taken_on_15_restores_into_17(runs):

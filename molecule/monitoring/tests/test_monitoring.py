@@ -7,10 +7,11 @@ import json
 import os
 import re
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from labtest import assert_no_secret_in, host, psql, s3_objects, wait_for
+from labtest import ansible_playbook, assert_no_secret_in, host, newest_backup, psql, s3_objects, wait_for
 
 DB_HOSTS = ("mon-bookworm", "mon-trixie")
 ALERTS = "/var/tmp/lab-alerts.log"
@@ -281,6 +282,80 @@ def test_archive_command_faults_and_a_stale_backup_and_a_failed_drill():
     fixed = now("mon-trixie")
     wait_alert("mon-trixie", "recovered", "drill:latest", fixed, RECOVERY_WITHIN)
     wait_alert("mon-trixie", "recovered", "freshness:local/logical", fixed, RECOVERY_WITHIN)
+
+
+# a policy whose schedule promises a full backup every minute: the threshold is 1m + monitoring_backup_margin
+EVERY_MINUTE = {"pg_backup_schedule": {"full": "* * * * *", "diff": "", "incr": "", "expire": "45 3 * * *"},
+                "monitoring_backup_margin": "1m"}
+ARCHIVE_HOLD = "/var/tmp/lab-archive-hold"
+HELD_ARCHIVER = "/usr/local/bin/lab-archive-held"
+HELD_ARCHIVER_SCRIPT = """#!/bin/sh
+# the lab's archive_command that stands still while %s exists (no failure counted), then archives
+while [ -e %s ]; do sleep 1; done
+exec pgbackrest --stanza=main archive-push "$1"
+""" % (ARCHIVE_HOLD, ARCHIVE_HOLD)
+
+
+def apply_playbooks(*runs):
+    """Each (playbook, host, extra variables) at once, as the user runs the roles on the hosts they changed."""
+    def apply(run):
+        playbook, name, extra = run
+        return ansible_playbook(playbook, "--limit", name, *(["-e", json.dumps(extra)] if extra else []))
+
+    with ThreadPoolExecutor(len(runs)) as pool:
+        for done in pool.map(apply, runs):
+            assert done.returncode == 0, (done.stdout + done.stderr)[-4000:]
+
+
+def test_a_real_backup_grown_stale_and_archiving_stalled_past_the_rpo_are_alerted():
+    """mon-trixie: its newest real pgBackRest backup (its manifest as pgBackRest wrote it) becomes older than the
+    freshness threshold once the policy's schedule promises a full backup every minute (the monitoring role applied
+    with it: 1m + a margin of 1m): the alert names that backup's label, age and finish time. mon-bookworm: with
+    pg_backup_rpo 1m (the archiving and monitoring roles applied with it) archive_timeout is 30s and the archive-age
+    threshold 90s; archiving then stands still without failing (archive_command waits), and the alert names the
+    threshold and the RPO it came from. Both recover once the setting is restored or archiving moves again."""
+    trixie, bookworm = host("mon-trixie"), host("mon-bookworm")
+    backup = newest_backup("mon-trixie")
+    bookworm.check_output("cat > %s <<'EOF'\n%sEOF\nchmod 755 %s" % (HELD_ARCHIVER, HELD_ARCHIVER_SCRIPT, HELD_ARCHIVER))
+    stale_since = now("mon-trixie")
+    try:
+        apply_playbooks(("apply_roles.yml", "mon-trixie", EVERY_MINUTE),
+                        ("apply_policy.yml", "mon-bookworm", {"pg_backup_rpo": "1m"}))
+        assert psql("mon-bookworm", "SHOW archive_timeout") == "30s"
+        assert json.loads(bookworm.check_output("cat /etc/pgops-backup/monitor.json"))["rpo_seconds"] == 60
+        bookworm.check_output("touch %s", ARCHIVE_HOLD)
+        set_archive_command(HELD_ARCHIVER + " %p")
+        held = now("mon-bookworm")
+        write_wal("mon-bookworm")
+
+        stale = wait_alert("mon-trixie", "failing", "freshness:offsite/full", stale_since, ALERT_WITHIN)
+        record("real pgBackRest backup older than its schedule allows", "mon-trixie", stale[0] - stale_since)
+        finished = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(backup["timestamp"]["stop"]))
+        assert "newest full backup in offsite is " in stale[3] and "(%s, finished %s)" % (backup["label"], finished) \
+            in stale[3] and "the schedule allows 2m" in stale[3], stale
+        freshness = [r for r in json.loads(trixie.check_output("cat %s" % STATUS))["results"]
+                     if r["check"] == "freshness" and r["subject"] == "offsite/full"][0]["figures"]
+        assert freshness["label"] == backup["label"] and freshness["max_age_seconds"] == 120
+        assert abs(freshness["age_seconds"] - (now("mon-trixie") - backup["timestamp"]["stop"])) < 120
+
+        # the segment switched at `held` waits: 90s, then up to one interval (15s) and the check's run
+        stalled = wait_alert("mon-bookworm", "failing", "archiving:wal", held, 90 + ALERT_WITHIN)
+        record("archiving stalled past the RPO's threshold", "mon-bookworm", stalled[0] - held)
+        assert "more than the 90s pg_backup_rpo 60s allows (archive_timeout 30s + 60s to ship it)" in stalled[3], stalled
+        assert "archiving failed" not in stalled[3] and stalled[0] - held >= 90, stalled
+        # the metrics are written when the run ends
+        assert wait_for(lambda: metric("mon-bookworm", "pgops_backup_archive_age_limit_seconds") == 90, 60)
+    finally:
+        bookworm.check_output("rm -f %s", ARCHIVE_HOLD)
+        moving = now("mon-bookworm")
+        set_archive_command(None)
+        restored = now("mon-trixie")
+        apply_playbooks(("apply_roles.yml", "mon-trixie", None), ("apply_policy.yml", "mon-bookworm", None))
+    wait_alert("mon-bookworm", "recovered", "archiving:wal", moving, RECOVERY_WITHIN)
+    assert psql("mon-bookworm", "SHOW archive_timeout") == "1min"
+    assert wait_for(lambda: metric("mon-bookworm", "pgops_backup_archive_age_limit_seconds") == 120, 60)
+    recovered = wait_alert("mon-trixie", "recovered", "freshness:offsite/full", restored, RECOVERY_WITHIN)
+    assert backup["label"] in recovered[3], recovered
 
 
 @pytest.mark.parametrize("name", DB_HOSTS)

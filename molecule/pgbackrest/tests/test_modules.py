@@ -1,7 +1,7 @@
 """The collection's modules against real pgBackRest repositories: standalone (Debian 12) and repository host (13)."""
 import pytest
 
-from labtest import assert_sampled_without_secrets, host, module, process_lists, psql
+from labtest import assert_sampled_without_secrets, host, module, process_lists, psql, started_cluster
 
 # (host that holds the repositories, its repository user, the database host)
 RUNNERS = [("pg-bookworm", "postgres", "pg-bookworm"), ("backup-trixie", "pgbackrest", "pg-trixie")]
@@ -131,20 +131,9 @@ def test_pg_restore_into_a_new_directory_is_idempotent_and_starts(db):
     assert "archive_mode = 'off'" in auto_conf and "recovery_target = 'immediate'" in auto_conf
     again = module(db, "pg_restore", args)
     assert again["changed"] is False, again
-    # the restored directory is a cluster: it starts, promotes, and holds the data
-    h.check_output("printf '%%s\\n' \"port = 5498\" \"listen_addresses = ''\" "
-                   "\"unix_socket_directories = '/var/lib/postgresql/restored'\" >> %s/postgresql.conf && "
-                   "echo 'local all all trust' > %s/pg_hba.conf && touch %s/pg_ident.conf && "
-                   "chown postgres: %s/postgresql.conf %s/pg_hba.conf %s/pg_ident.conf" % ((target,) * 6))
-    major = psql(db, "SELECT current_setting('server_version_num')::int / 10000")
-    pg_ctl = "/usr/lib/postgresql/%s/bin/pg_ctl" % major
-    h.check_output("sudo -u postgres %s -D %s -l /var/lib/postgresql/restored/log -w start" % (pg_ctl, target))
-    try:
-        count = h.check_output("sudo -u postgres psql -XAt -h /var/lib/postgresql/restored -p 5498 -d shop "
-                               "-c 'SELECT count(*) FROM orders'")
-        assert count == "20000"
-    finally:
-        h.run("sudo -u postgres %s -D %s -m immediate -w stop" % (pg_ctl, target))
+    # the restored directory is a cluster: it starts and holds the data
+    with started_cluster(db, target, 5498) as (sql, _socket_dir, _log):
+        assert sql("SELECT count(*) FROM orders", "shop") == "20000"
 
 
 @pytest.mark.parametrize("db", ["pg-bookworm"])

@@ -4,7 +4,7 @@ import os
 
 import pytest
 
-from labtest import assert_no_secret_in, host, psql, run_as, s3_objects, scheduled_job, wait_for
+from labtest import assert_no_secret_in, host, module, psql, run_as, s3_objects, scheduled_job, wait_for
 
 BUCKET = "pgops-walg"
 ALL = ["walg-bullseye", "walg-bookworm", "walg-trixie"]
@@ -23,6 +23,42 @@ def walg(name, args):
 def backups(name):
     out = walg(name, "backup-list --detail --json").strip()
     return json.loads(out) if out.startswith("[") else []
+
+
+def restore_and_start(name, directory, port, args):
+    """pg_restore with args into directory/data, that copy started beside the server on port (its socket in
+    directory), and pg_recovery proving replay stopped at the target before it ends recovery. Returns pg_restore's
+    result and a function that runs SQL in the copy's shop database; stop_restored removes the copy."""
+    h = host(name)
+    data = directory + "/data"
+    h.check_output("rm -rf %s && install -d -o postgres -g postgres -m 0700 %s" % (directory, directory))
+    restored = module(name, "pg_restore", dict(args, data_directory=data))
+    assert restored.get("failed") is not True, restored.get("msg")
+    h.check_output("printf '%%s\\n' \"port = %d\" \"listen_addresses = ''\" \"unix_socket_directories = '%s'\" "
+                   ">> %s/postgresql.conf && echo 'local all all trust' > %s/pg_hba.conf && touch %s/pg_ident.conf "
+                   "&& chown postgres: %s/postgresql.conf %s/pg_hba.conf %s/pg_ident.conf"
+                   % ((port, directory) + (data,) * 6))
+    major = psql(name, "SELECT current_setting('server_version_num')::int / 10000")
+    h.check_output("sudo -u postgres /usr/lib/postgresql/%s/bin/pg_ctl -D %s -l %s/log -w start"
+                   % (major, data, directory))
+    # pg_restore has recovery pause at the target; pg_recovery proves it stopped there, then ends recovery
+    recovery = dict((k, v) for k, v in args.items() if k in ("tool", "target"))
+    recovered = module(name, "pg_recovery", dict(recovery, data_directory=data, port=port, socket_dir=directory,
+                                                 log_file=directory + "/log",
+                                                 archive_end=restored["archive_end_segment"]))
+    assert recovered.get("failed") is not True, recovered.get("msg")
+
+    def restored_sql(sql):
+        return h.run("sudo -u postgres psql -XAt -h %s -p %s -d shop -c %s", directory, str(port), sql).stdout.strip()
+
+    assert restored_sql("SELECT pg_is_in_recovery()") == "f"
+    return restored, restored_sql
+
+
+def stop_restored(name, directory):
+    h = host(name)
+    h.run("sudo -u postgres /usr/lib/postgresql/*/bin/pg_ctl -D %s/data -m immediate -w stop" % directory)
+    h.run("rm -rf %s" % directory)
 
 
 @pytest.mark.parametrize("name", ALL)

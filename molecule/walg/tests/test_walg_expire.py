@@ -13,7 +13,7 @@ import time
 import pytest
 
 from labtest import ansible_playbook, host, module, psql, run_as, s3_objects, scheduled_job
-from test_walg import BUCKET, FULL_CYCLE, backups
+from test_walg import BUCKET, FULL_CYCLE, backups, restore_and_start, stop_restored
 
 DAYS = 30
 JOB = "main-offsite-expire"
@@ -62,7 +62,6 @@ def archived_segments(name):
 
 @pytest.mark.parametrize("name", FULL_CYCLE)
 def test_time_retention_keeps_the_full_backup_the_window_starts_from(name):
-    h = host(name)
     apply_retention(name, {"full": DAYS, "type": "time"})
     try:
         job = scheduled_job(name, "postgres", JOB)
@@ -104,39 +103,17 @@ def test_time_retention_keeps_the_full_backup_the_window_starts_from(name):
         # a restore to a moment after the window's start, before the next full backup, starts from it
         restore_to_a_time_inside_the_window(name, anchor, target)
     finally:
-        h.run("sudo -u postgres /usr/lib/postgresql/*/bin/pg_ctl -D %s/data -m immediate -w stop" % RESTORED)
-        h.run("rm -rf %s" % RESTORED)
+        stop_restored(name, RESTORED)
         apply_retention(name, {"full": 2})
     assert scheduled_job(name, "postgres", JOB).endswith("wal-g delete retain FULL 2 --confirm")
 
 
 def restore_to_a_time_inside_the_window(name, anchor, target):
-    h = host(name)
-    data = RESTORED + "/data"
-    h.check_output("rm -rf %s && install -d -o postgres -g postgres -m 0700 %s" % (RESTORED, RESTORED))
-    args = {"tool": "walg", "data_directory": data, "target": {"type": "time", "value": target}}
-    predicted = module(name, "pg_restore", args, check=True)
+    args = {"tool": "walg", "target": {"type": "time", "value": target}}
+    predicted = module(name, "pg_restore", dict(args, data_directory=RESTORED + "/data"), check=True)
     assert predicted.get("failed") is not True, predicted.get("msg")
     assert predicted["backup"] == anchor
-    restored = module(name, "pg_restore", args)
-    assert restored.get("failed") is not True, restored.get("msg")
-    h.check_output("printf '%%s\\n' \"port = %d\" \"listen_addresses = ''\" \"unix_socket_directories = '%s'\" "
-                   ">> %s/postgresql.conf && echo 'local all all trust' > %s/pg_hba.conf && touch %s/pg_ident.conf "
-                   "&& chown postgres: %s/postgresql.conf %s/pg_hba.conf %s/pg_ident.conf"
-                   % ((PORT, RESTORED) + (data,) * 6))
-    major = psql(name, "SELECT current_setting('server_version_num')::int / 10000")
-    h.check_output("sudo -u postgres /usr/lib/postgresql/%s/bin/pg_ctl -D %s -l %s/log -w start"
-                   % (major, data, RESTORED))
-
-    # pg_restore has recovery pause at the target; pg_recovery proves it stopped there, then ends recovery
-    recovered = module(name, "pg_recovery", dict(args, port=PORT, socket_dir=RESTORED, log_file=RESTORED + "/log",
-                                                 archive_end=restored["archive_end_segment"]))
-    assert recovered.get("failed") is not True, recovered.get("msg")
-
-    def restored_sql(sql):
-        return h.run("sudo -u postgres psql -XAt -h %s -p %s -d shop -c %s", RESTORED, str(PORT), sql).stdout.strip()
-
-    assert restored_sql("SELECT pg_is_in_recovery()") == "f"
+    dummy, restored_sql = restore_and_start(name, RESTORED, PORT, args)
     expected = psql(name, "SELECT count(*) FROM expire_ledger WHERE at <= '%s'" % target, db="shop")
     assert int(expected) == 3 * BATCH
     assert restored_sql("SELECT count(*) FROM expire_ledger") == expected

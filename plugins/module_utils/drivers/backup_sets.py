@@ -274,7 +274,7 @@ def inventory_entry(backup, repository=1):
         stop = start
     size = sum(entry.get("size", 0) for entry in manifest.get("files", []))
     # type full: each is a whole backup, so pg_backup's max_age counts it for any request
-    return {"label": backup["label"], "type": "full", "kind": manifest.get("kind"), "start": start, "stop": stop,
-            "duration": stop - start, "size": size, "repository_size": size, "lsn_start": None, "lsn_stop": None,
-            "wal_start": None, "wal_stop": None, "error": False, "repository": repository,
+    return {"label": backup["label"], "type": "full", "prior": None, "kind": manifest.get("kind"), "start": start,
+            "stop": stop, "duration": stop - start, "size": size, "repository_size": size, "lsn_start": None,
+            "lsn_stop": None, "wal_start": None, "wal_stop": None, "error": False, "repository": repository,
             "path": backup["path"], "server_version": manifest.get("server_version")}

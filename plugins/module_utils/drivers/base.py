@@ -50,8 +50,9 @@ class BackupTool(object):
         Returns {'repositories': [{'index', 'name', 'status', 'backups', 'archive': {'min', 'max'}}]}, where
         'status' is the tool's word on the repository ('ok' when all is well), 'archive' min and max are WAL
         segment names (None when unknown or empty) and every backup, oldest first, is
-        {'label', 'type' ('full', 'diff', 'incr' or 'delta'), 'start', 'stop' (whole epoch seconds), 'duration'
-        (stop - start), 'size', 'repository_size' (bytes), 'lsn_start', 'lsn_stop' ('X/Y'), 'wal_start',
+        {'label', 'type' ('full', 'diff', 'incr' or 'delta'), 'prior' (the backup a diff, incr or delta was taken
+        on: pgBackRest's prior, wal-g's delta base; None for a full one), 'start', 'stop' (whole epoch seconds),
+        'duration' (stop - start), 'size', 'repository_size' (bytes), 'lsn_start', 'lsn_stop' ('X/Y'), 'wal_start',
         'wal_stop' (segment names; None where the tool does not say), 'error' (bool: the tool found errors in
         it), 'repository' (the index)}.
         """

@@ -24,6 +24,8 @@ GLOBALS_FILE = "globals.sql"
 # what "every database" means when no dump is declared
 DATABASES_SQL = "SELECT datname FROM pg_database WHERE datallowconn AND NOT datistemplate ORDER BY datname"
 _COMPRESSION_RE = re.compile(r"^(none|gzip|lz4|zstd)(?::(\d{1,2}))?$")
+# pg_restore --list: "ID; TABLEOID OID DESCRIPTION SCHEMA NAME OWNER", here the rows of one table
+_TABLE_DATA_RE = re.compile(r"^\d+; \d+ \d+ TABLE DATA (\S+) (.+) (\S+)$")
 
 
 def default_compression(major):
@@ -70,6 +72,17 @@ def dump_path(dump, compression):
     return dump["name"] + PLAIN_SUFFIXES[compression_method(compression)]
 
 
+def table_data(listing):
+    """The tables whose rows a custom or directory dump holds, as (schema, table) in the dump's order, from
+    ``pg_restore --list`` (a table name with a space in it is read whole; the schema and owner names have none)."""
+    found = []
+    for line in (listing or "").splitlines():
+        match = _TABLE_DATA_RE.match(line.strip())
+        if match:
+            found.append((match.group(1), match.group(2)))
+    return found
+
+
 def connection_args(cluster):
     return ["--host", cluster["socket_dir"], "--port", str(cluster["port"]), "--no-password"]
 
@@ -96,12 +109,14 @@ class LogicalDump(LocalBackupTool):
         return [binary(self.cluster["major"], "pg_dumpall")] + connection_args(self.cluster) + [
             "--globals-only", "--file=" + path]
 
-    def restore_argv(self, path, database, jobs=1, tables=None, clean=False):
+    def restore_argv(self, path, database, jobs=1, tables=None, clean=False, data_only=False):
         """pg_restore of a custom or directory dump into an existing database; tables as 'schema.table' or
-        'table' restore those alone."""
+        'table' restore those alone. A data-only dump restores in one job and never with --clean: pg_restore's
+        parallel workers load tables in any order, so a row could arrive before the row its foreign key
+        references (the dump lists referenced tables first), and --clean would drop nothing of it."""
         argv = [binary(self.cluster["major"], "pg_restore")] + connection_args(self.cluster)
-        argv += ["--dbname=" + database, "--jobs=%d" % max(1, int(jobs)), "--exit-on-error"]
-        if clean:
+        argv += ["--dbname=" + database, "--jobs=%d" % (1 if data_only else max(1, int(jobs))), "--exit-on-error"]
+        if clean and not data_only:
             argv += ["--clean", "--if-exists"]
         for table in tables or []:
             schema, dot, name = table.rpartition(".")
@@ -109,6 +124,10 @@ class LogicalDump(LocalBackupTool):
                 argv.append("--schema=" + schema)
             argv.append("--table=" + name)
         return argv + [path]
+
+    def list_argv(self, path):
+        """pg_restore --list of a custom or directory dump: its table of contents (read from the file alone)."""
+        return [binary(self.cluster["major"], "pg_restore"), "--list", path]
 
     def globals_restore_argv(self, path):
         """psql over the globals file: roles that exist already are reported and left as they are."""

@@ -210,7 +210,18 @@ class PgBackRest(BackupTool):
         sections.append((self.policy["stanza"], stanza))
         return sections
 
-    def _repository_options(self):
+    def read_only_sections(self, process_max):
+        """pgbackrest.conf of a host that only reads the policy's repositories and restores from them (the restore
+        test's throwaway container): how to reach and decrypt each repository, and nothing else. No retention, so
+        an expire run there by mistake deletes nothing; no database, so nothing is backed up or archived from it
+        (a restore names its data directory itself, --pg1-path, and the restored cluster's restore_command too)."""
+        glob = [("log-path", LOG_PATH), ("log-level-file", "detail"), ("log-level-console", "info")]
+        glob += self._repository_options(retention=False)
+        glob += [("process-max", str(max(1, int(process_max)))), ("archive-async", "y"), ("spool-path", SPOOL_PATH)]
+        return [("global", [(k, v) for k, v in glob if v is not None]),
+                ("global:archive-get", [("process-max", str(max(1, min(4, int(process_max)))))])]
+
+    def _repository_options(self, retention=True):
         options = []
         for repo in self.policy["repositories"]:
             p = "repo%d-" % repo["index"]
@@ -230,10 +241,11 @@ class PgBackRest(BackupTool):
                     (p + "storage-verify-tls", _yn(repo["verify_tls"])),
                     (p + "storage-ca-file", repo["ca_file"]),
                 ]
-            retention = repo["retention"]
-            options += [(p + "retention-full-type", retention["type"]),
-                        (p + "retention-full", str(retention["full"])),
-                        (p + "retention-diff", str(retention["diff"]) if retention["diff"] else None)]
+            if retention:
+                kept = repo["retention"]
+                options += [(p + "retention-full-type", kept["type"]),
+                            (p + "retention-full", str(kept["full"])),
+                            (p + "retention-diff", str(kept["diff"]) if kept["diff"] else None)]
             if repo["encrypt"]:
                 if not repo["cipher_passphrase"]:
                     # never an empty or 'None' key: pgBackRest would encrypt the repository with it
@@ -335,6 +347,7 @@ def parse_info(text):
             repos[key]["backups"].append({
                 "label": backup["label"],
                 "type": backup["type"],
+                "prior": backup.get("prior"),
                 "start": backup["timestamp"]["start"],
                 "stop": backup["timestamp"]["stop"],
                 "size": backup.get("info", {}).get("size"),

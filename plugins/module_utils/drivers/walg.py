@@ -346,6 +346,7 @@ def parse_backup_list(text):
     """`wal-g backup-list --detail --json` as a list of backups, oldest first as wal-g lists them.
 
     No backup at all: wal-g prints nothing on stdout (or 'No backups found' on its log); both give [].
+    A delta's prior is the backup it was taken on, None when that one is no longer listed.
     """
     text = (text or "").strip()
     if not text:
@@ -360,12 +361,15 @@ def parse_backup_list(text):
         return []
     if not isinstance(data, list):
         raise ToolError("wal-g backup-list returned %s, not a list of backups" % type(data).__name__)
+    # a delta's name ends in _D_ and the WAL file of the backup it was taken on (wal-g's own naming)
+    by_wal = dict((_wal_order({"label": entry["backup_name"]}), entry["backup_name"]) for entry in data)
     backups = []
     for entry in data:
         name = entry["backup_name"]
         backups.append({
             "label": name,
             "type": "delta" if _DELTA_MARK in name else "full",
+            "prior": by_wal.get(name.partition(_DELTA_MARK)[2]) if _DELTA_MARK in name else None,
             "time": entry.get("time"),
             "start": entry.get("start_time"),
             "stop": entry.get("finish_time"),
@@ -430,6 +434,7 @@ def _inventory_backup(backup):
     return {
         "label": backup["label"],
         "type": backup["type"],
+        "prior": backup["prior"],
         "start": start,
         "stop": stop,
         "duration": stop - start if start is not None and stop is not None else None,

@@ -67,13 +67,15 @@ def check_archiving(row, now, archive_timeout, rpo_seconds, previous=None, ready
             "once" if failures == 1 else "%d times" % failures, _clock(previous.get("failing_since") or last_failed),
             state["last_failed_wal"], _clock(last_failed)))
     if waiting_age is not None and waiting_age > limit:
-        reasons.append("the oldest waiting segment is %ds old, more than %ds (archive_timeout %ds + margin)"
-                       % (waiting_age, limit, archive_timeout))
+        # named after the policy's RPO, the user's own figure: the limit follows from it
+        reasons.append("the oldest waiting segment is %ds old, more than the %ds pg_backup_rpo %s allows "
+                       "(archive_timeout %ds + %ds to ship it)"
+                       % (waiting_age, limit, span(rpo_seconds), archive_timeout, limit - int(archive_timeout)))
     figures = dict(archived_count=state["archived_count"], failed_count=state["failed_count"],
                    new_failures=new_failures, last_archived_wal=state["last_archived_wal"],
                    last_archived_time=last_ok, last_failed_time=last_failed,
                    last_archived_age_seconds=state["last_archived_age_seconds"], ready=ready,
-                   oldest_ready_age_seconds=waiting_age, age_limit_seconds=limit)
+                   oldest_ready_age_seconds=waiting_age, age_limit_seconds=limit, rpo_seconds=int(rpo_seconds))
     keep = {"failed_count": state["failed_count"], "stats_reset": state["stats_reset"]}
     if reasons:
         keep["baseline_failed_count"] = baseline

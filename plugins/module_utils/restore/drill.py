@@ -27,7 +27,7 @@ from ansible_collections.pgops.backup.plugins.module_utils.core.files import wri
 from ansible_collections.pgops.backup.plugins.module_utils.core.process import CommandRunner
 from ansible_collections.pgops.backup.plugins.module_utils.core.targets import normalize_target
 from ansible_collections.pgops.backup.plugins.module_utils.drivers.registry import driver_for
-from ansible_collections.pgops.backup.plugins.module_utils.policy import minimal_policy
+from ansible_collections.pgops.backup.plugins.module_utils.policy import minimal_policy, repository_choice
 from ansible_collections.pgops.backup.plugins.module_utils.restore.physical import data_directory_state, free_port
 from ansible_collections.pgops.backup.plugins.module_utils.restore.scratch import (
     ScratchCluster, quote_table, restore_and_check)
@@ -39,20 +39,28 @@ LATEST = "latest.json"
 DRILL_TARGETS = ("latest", "immediate")
 # where replay ended, the end of the archive, and the data a loss at the drill's start would have cost
 RECOVERY_KEYS = ("replay_end_lsn", "replay_end_time", "archive_end_segment", "rpo_seconds")
+# what the result says of one restore before (or without) it
+NOT_DRILLED = {"passed": False, "backup_label": None, "rto_seconds": None, "checks": [], "error": None,
+               "replay_end_lsn": None, "replay_end_time": None, "archive_end_segment": None, "rpo_seconds": None}
 
 
 def normalize_drill(tool, stanza, schedule, target="latest", repository=None, keep=12, alert_command="",
                     amcheck=True, row_counts=None, sql=None, timeout="1h", stall_timeout="60s", scratch_directory=None,
-                    result_dir=RESULT_DIR):
+                    result_dir=RESULT_DIR, repositories=None):
     """The drill's configuration from the pg_backup_drill_* variables (without the prefix); PolicyError names
-    the variable that is wrong. Returns the configuration the drill script reads, plus 'cron' (the schedule's
-    cron fields, None when the drill is not scheduled)."""
+    the variable that is wrong. repositories: the policy's (each with 'index' and 'name'; only those two are kept),
+    which repository takes its index or name and 'all' each in turn. Returns the configuration the drill script
+    reads, plus 'cron' (the schedule's cron fields, None when the drill is not scheduled)."""
     minimal_policy(tool, stanza)
     if target not in DRILL_TARGETS:
         raise PolicyError("pg_backup_drill_target", "%r is not one of %s: a drill restores the newest backup"
                           % (target, ", ".join(DRILL_TARGETS)))
-    if repository is not None and (isinstance(repository, bool) or not str(repository).isdigit()
-                                   or not 1 <= int(repository) <= 256):
+    known = [{"index": int(repo["index"]), "name": str(repo["name"])} for repo in repositories or []]
+    if repositories is not None:
+        repository = repository_choice(known, repository, "pg_backup_drill_repository", every=True)
+    elif repository is not None and (isinstance(repository, bool) or not str(repository).isdigit()
+                                     or not 1 <= int(repository) <= 256):
+        # without the policy's repositories only an index can be checked
         raise PolicyError("pg_backup_drill_repository", "expected a repository index from 1 to 256, got %r"
                           % (repository,))
     if isinstance(keep, bool) or not str(keep).isdigit() or int(keep) < 1:
@@ -90,7 +98,7 @@ def normalize_drill(tool, stanza, schedule, target="latest", repository=None, ke
             raise PolicyError(variable, "expected an absolute directory other than /, got %r" % (path,))
     return {
         "tool": tool, "stanza": stanza, "target": target,
-        "repository": None if repository is None else int(repository),
+        "repository": repository if repository in (None, "all") else int(repository), "repositories": known,
         "keep": int(keep), "alert_command": alert_command, "amcheck": bool(amcheck),
         "row_counts": list(row_counts or []), "sql": list(sql or []),
         "timeout": parse_duration(timeout, "pg_backup_drill_timeout"),
@@ -108,13 +116,11 @@ def iso(epoch):
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch))
 
 
-def run_drill(config, host, clock=time.time, hostname=None):
-    """Restore and check once; the result as the drill's JSON (see README, "Restore drills")."""
-    started = clock()
-    result = {"version": RESULT_VERSION, "passed": False, "started": iso(started), "finished": None,
-              "host": hostname or socket.getfqdn(), "tool": config["tool"], "stanza": config["stanza"],
-              "backup_label": None, "target": config["target"], "rto_seconds": None, "checks": [], "error": None,
-              "replay_end_lsn": None, "replay_end_time": None, "archive_end_segment": None, "rpo_seconds": None}
+def drill_once(config, host, repository, clock=time.time):
+    """Restore from repository (an index; None: the tool takes the first that has the backup) and check once:
+    what the drill's JSON says of one restore (passed, backup_label, rto_seconds, checks, error, where replay
+    ended)."""
+    drilled = dict(NOT_DRILLED, checks=[])
     try:
         tool = driver_for(minimal_policy(config["tool"], config["stanza"]))
         runner = CommandRunner(host)
@@ -129,17 +135,45 @@ def run_drill(config, host, clock=time.time, hostname=None):
             problem = "%s holds a running cluster (another drill?): it is never touched" % scratch.data
         if problem:
             raise RuntimeError(problem)
-        options = dict(config, backup=None)
+        options = dict(config, backup=None, repository=repository)
         outcome = restore_and_check(tool, run, scratch, normalize_target({"type": config["target"]}), options,
                                     clock=clock)
-        result.update(passed=outcome["passed"], backup_label=outcome.get("backup"),
-                      rto_seconds=outcome.get("rto_seconds"), checks=outcome.get("checks", []),
-                      recovered=outcome.get("recovered"))
-        result.update((key, value) for key, value in (outcome.get("recovery") or {}).items() if key in RECOVERY_KEYS)
+        drilled.update(passed=outcome["passed"], backup_label=outcome.get("backup"),
+                       rto_seconds=outcome.get("rto_seconds"), checks=outcome.get("checks", []),
+                       recovered=outcome.get("recovered"))
+        drilled.update((key, value) for key, value in (outcome.get("recovery") or {}).items() if key in RECOVERY_KEYS)
         if not outcome["passed"]:
-            result["error"] = outcome.get("msg")
+            drilled["error"] = outcome.get("msg")
     except Exception as exc:  # whatever broke, the drill records it and fails loudly
-        result["error"] = str(exc) or exc.__class__.__name__
+        drilled["error"] = str(exc) or exc.__class__.__name__
+    return drilled
+
+
+def repository_label(repository, name):
+    return "repository %d (%s)" % (repository, name)
+
+
+def run_drill(config, host, clock=time.time, hostname=None):
+    """Restore and check once, or once from each repository in turn (repository 'all'); the result as the drill's
+    JSON (see README, "Restore drills"). With 'all', 'repositories' holds each restore's result, each named; the
+    drill passes when every one passed, its error names each repository that failed, and the other fields are
+    those of the first that failed (else of the last)."""
+    started = clock()
+    result = {"version": RESULT_VERSION, "passed": False, "started": iso(started), "finished": None,
+              "host": hostname or socket.getfqdn(), "tool": config["tool"], "stanza": config["stanza"],
+              "target": config["target"], "repository": config.get("repository")}
+    if result["repository"] != "all":
+        result.update(drill_once(config, host, result["repository"], clock))
+    else:
+        drilled = [dict(drill_once(config, host, repo["index"], clock), repository=repo["index"], name=repo["name"])
+                   for repo in config.get("repositories") or []]
+        failed = [each for each in drilled if not each["passed"]]
+        shown = failed[0] if failed else drilled[-1] if drilled else NOT_DRILLED
+        result.update((key, value) for key, value in shown.items() if key not in ("repository", "name"))
+        errors = ["%s, backup %s: %s" % (repository_label(each["repository"], each["name"]), each["backup_label"] or "none",
+                                         each["error"] or _failed_checks(each)) for each in failed]
+        result.update(repositories=drilled, passed=bool(drilled) and not failed,
+                      error=("; ".join(errors) or None) if drilled else "no repository to drill: the configuration lists none")
     result["finished"] = iso(clock())
     return result
 
@@ -158,21 +192,43 @@ def write_result(result_dir, result, keep):
     return path
 
 
+def _failed_checks(drilled):
+    return "; ".join("%s (%s)" % (c["name"], c.get("detail", "")) for c in drilled["checks"] if not c["passed"])
+
+
+def _from(result):
+    """' from repository N' when the drill read one repository it was given, else ''."""
+    repository = result.get("repository")
+    return "" if repository in (None, "all") else " from repository %s" % repository
+
+
 def _detail(result):
     """What was restored, and the error or the failed checks."""
-    failed = ["%s (%s)" % (c["name"], c.get("detail", "")) for c in result["checks"] if not c["passed"]]
-    return "%s stanza %s, backup %s to %s: %s" % (result["tool"], result["stanza"], result["backup_label"] or "none",
-                                                  result["target"], result["error"] or "; ".join(failed))
+    if result.get("repository") == "all":
+        return "%s stanza %s, every repository to %s: %s" % (result["tool"], result["stanza"], result["target"],
+                                                             result["error"] or _failed_checks(result))
+    return "%s stanza %s, backup %s%s to %s: %s" % (result["tool"], result["stanza"], result["backup_label"] or "none",
+                                                    _from(result), result["target"],
+                                                    result["error"] or _failed_checks(result))
+
+
+def _passed(drilled, restored_to=""):
+    return ("backup %s%s, replayed to %s (last commit %s, archive ends at %s), usable after %.1f s, %d checks passed"
+            % (drilled["backup_label"], restored_to, drilled.get("replay_end_lsn"),
+               drilled.get("replay_end_time") or "none", drilled.get("archive_end_segment"), drilled["rto_seconds"],
+               len(drilled["checks"])))
 
 
 def summary(result):
     """One line: what was restored, how long it took, and every check (or the error)."""
+    if result["passed"] and result.get("repository") == "all":
+        return "restore drill passed on %s: %s stanza %s to %s from every repository: %s" % (
+            result["host"], result["tool"], result["stanza"], result["target"], "; ".join(
+                "%s: %s" % (repository_label(each["repository"], each["name"]), _passed(each))
+                for each in result["repositories"]))
     if result["passed"]:
-        return ("restore drill passed on %s: %s stanza %s, backup %s to %s, replayed to %s (last commit %s, archive "
-                "ends at %s), usable after %.1f s, %d checks passed"
-                % (result["host"], result["tool"], result["stanza"], result["backup_label"], result["target"],
-                   result.get("replay_end_lsn"), result.get("replay_end_time") or "none",
-                   result.get("archive_end_segment"), result["rto_seconds"], len(result["checks"])))
+        return "restore drill passed on %s: %s stanza %s, %s" % (
+            result["host"], result["tool"], result["stanza"], _passed(result, "%s to %s" % (_from(result), result["target"])))
     return "restore drill FAILED on %s: %s" % (result["host"], _detail(result))
 
 

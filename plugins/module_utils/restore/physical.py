@@ -175,24 +175,33 @@ def starting_backup(tool, run, target, repository=None, inventory=None):
     backups = [b for repo in inventory["repositories"] for b in repo["backups"]]
     chosen = backup_for_target(backups, target, repository)
     if chosen is None:
-        raise ToolError("no successful backup %s: the target is before the oldest backup, or there is none"
-                        % ("before the target" if target["type"] in ("time", "lsn") else "to restore"))
+        # a repository that cannot be read says why (pgBackRest info's status), rather than seeming empty
+        unreadable = [repo["status"] for repo in inventory["repositories"]
+                      if repo["index"] == repository and repo["status"] != "ok"]
+        raise ToolError("no successful backup %s%s: %s"
+                        % ("before the target" if target["type"] in ("time", "lsn") else "to restore",
+                           "" if repository is None else " in repository %s" % repository,
+                           "it reports %s" % unreadable[0] if unreadable
+                           else "the target is before the oldest backup, or there is none"))
     return chosen["label"]
 
 
 def restore_summary(inventory, target, backup=None, repository=None):
     """The plan of a restore, for check mode: {'backup', 'wal_start', 'archive_end_segment', 'stop'} - the backup it
     starts from (the one asked for, or the one pgBackRest would choose), its first WAL segment, the newest segment
-    the repositories hold, and where recovery ends, in words. inventory: the tool's inventory()."""
-    backups = [b for repo in inventory["repositories"] for b in repo["backups"]]
+    the repositories hold (that repository's, when one is given: a restore from it replays its archive only), and
+    where recovery ends, in words. inventory: the tool's inventory()."""
+    repositories = [repo for repo in inventory["repositories"] if repository is None or repo["index"] == repository]
+    backups = [b for repo in repositories for b in repo["backups"]]
     chosen = None
     if backup:
         chosen = next((b for b in backups if b["label"] == backup), None)
     else:
         chosen = backup_for_target(backups, target, repository)
     if chosen is None:
-        raise ToolError("no backup %s in the repositories" % (backup or "to start from"))
-    end = last_segment(inventory["repositories"])
+        where = "the repositories" if repository is None else "repository %d" % repository
+        raise ToolError("no backup %s in %s" % (backup or "to start from", where))
+    end = last_segment(repositories)
     stops = {
         "latest": "at the end of the archive, %s" % end,
         "immediate": "as soon as the backup is consistent",

@@ -64,9 +64,11 @@ def recovery_state(conn, query):
     return state
 
 
-def archive_end(tool, run):
-    """The last segment the stanza's repositories hold (pgBackRest info's archive max, wal-g's wal-show)."""
-    return last_segment(tool.inventory(run)["repositories"])
+def archive_end(tool, run, repository=None):
+    """The last segment the stanza's repositories hold (pgBackRest info's archive max, wal-g's wal-show); with a
+    repository index, that repository's own: a restore from one repository replays its archive only."""
+    repositories = tool.inventory(run)["repositories"]
+    return last_segment([repo for repo in repositories if repository is None or repo["index"] == int(repository)])
 
 
 def this_start(log_text):

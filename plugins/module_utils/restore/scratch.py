@@ -219,7 +219,8 @@ def restore_and_check(tool, run, scratch, target, options, clock=time.time, slee
     tool: a driver; run: ``run(argv) -> stdout`` raising ToolError; scratch: a ScratchCluster whose directory
     was checked (foreign() is None); target: a normalized target; options: backup, repository, timeout,
     stall_timeout, amcheck, row_counts, sql. Returns {'backup', 'target', 'passed', 'checks', 'rto_seconds',
-    'recovered', 'recovery', 'msg'}: 'recovery' is where replay ended (replay_end_lsn, replay_end_time) and the
+    'checked_seconds', 'recovered', 'recovery', 'msg'}: 'rto_seconds' runs from the start to a promoted cluster that
+    accepts connections, 'checked_seconds' to the end of its checks; 'recovery' is where replay ended (replay_end_lsn, replay_end_time) and the
     end of the archive (archive_end_segment), with 'rpo_seconds' (the archive end read to the last commit
     replayed); 'msg' says why it failed when the restore itself failed (then 'checks' may be missing).
     """
@@ -233,7 +234,7 @@ def restore_and_check(tool, run, scratch, target, options, clock=time.time, slee
                                  primary=False, repository=options.get("repository"))
         # the end replay must reach, read before anything is fetched (the repository may fail during recovery):
         # WAL archived since counts as a bonus
-        end, end_read = archive_end(tool, run), clock()
+        end, end_read = archive_end(tool, run, options.get("repository")), clock()
         apply_restore_plan(plan, scratch.data, run)
         scratch.configure()
         scratch.start(timeout)
@@ -245,6 +246,7 @@ def restore_and_check(tool, run, scratch, target, options, clock=time.time, slee
         result["rto_seconds"] = round(clock() - started, 2)
         result["recovered"] = scratch.facts()
         result["checks"] = run_checks(scratch, options)
+        result["checked_seconds"] = round(clock() - started, 2)
         result["passed"] = all(check["passed"] for check in result["checks"])
     except RecoveryFailed as exc:
         exc.state.pop("replay_end_epoch", None)

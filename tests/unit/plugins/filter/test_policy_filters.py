@@ -15,7 +15,7 @@ from ansible.errors import AnsibleFilterError
 
 from ansible_collections.pgops.backup.plugins.filter.policy import (
     FilterModule, archive_settings, backup_jobs, backup_policy, pgbackrest_config,
-    policy_with_passphrases, walg_backup_support, walg_config, walg_version)
+    policy_with_passphrases, repository_index, walg_backup_support, walg_config, walg_version)
 from ansible_collections.pgops.backup.plugins.plugin_utils.jobs import JOB_WRAPPER
 
 ACCESS_KEY = "AKIAEXAMPLEACCESS"
@@ -75,7 +75,7 @@ def filter_error(function, *args, **kwargs):
 
 def test_filters_are_registered():
     assert sorted(FilterModule().filters()) == sorted([
-        "backup_policy", "policy_with_passphrases", "archive_settings", "pgbackrest_config",
+        "backup_policy", "policy_with_passphrases", "archive_settings", "pgbackrest_config", "repository_index",
         "backup_jobs", "tool_check_argv", "walg_config", "walg_backup_support", "walg_version", "pgbackrest_queue_max"])
 
 
@@ -316,3 +316,20 @@ class TestWalgVersion:
 def test_the_tools_own_check_is_built_by_its_driver():
     from ansible_collections.pgops.backup.plugins.filter.policy import tool_check_argv
     assert tool_check_argv(backup_policy(variables())) == ["pgbackrest", "--stanza=main", "check"]
+
+
+class TestRepositoryIndex:
+    """restore.yml's restore_repository: the index of one of the policy's repositories, checked before anything."""
+
+    def test_index_or_name_of_the_policy_s_repositories(self):
+        policy = policy_with_secrets()
+        assert [repository_index(policy, value, "restore_repository") for value in (None, 2, "2", "offsite", "dr")] \
+            == [None, 2, 2, 2, 3]
+
+    def test_another_is_refused_naming_the_variable_and_the_policy_s_repositories(self):
+        message = filter_error(repository_index, policy_with_secrets(), "remote", "restore_repository")
+        assert message == ("pgops.backup policy: restore_repository: 'remote' is not a repository of the policy: give "
+                           "the index or the name of one of 1 (local), 2 (offsite), 3 (dr)")
+
+    def test_wal_g_has_one(self):
+        assert "of one of 1 (offsite)" in filter_error(repository_index, walg_policy(), 2, "restore_repository")

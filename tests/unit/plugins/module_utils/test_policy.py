@@ -14,7 +14,7 @@ from ansible_collections.pgops.backup.plugins.module_utils.core.cron import pars
 from ansible_collections.pgops.backup.plugins.module_utils.core.errors import PolicyError
 from ansible_collections.pgops.backup.plugins.module_utils.policy import (
     DEFAULT_POSIX_PATH, archive_timeout_for, minimal_policy, normalize_policy, parse_endpoint,
-    repositories_needing_passphrase, with_passphrases)
+    repositories_needing_passphrase, repository_choice, with_passphrases)
 
 PASSPHRASE = "correct-horse-battery-staple-42"
 
@@ -517,3 +517,25 @@ class TestSharedLocations:
     def test_other_prefix_or_bucket_is_another_place(self):
         policy = normalize_policy(repositories=[s3(), s3(name="p", prefix="/other"), s3(name="b", bucket="other")])
         assert len(policy["repositories"]) == 3
+
+
+class TestRepositoryChoice:
+    REPOSITORIES = [{"index": 1, "name": "local"}, {"index": 2, "name": "offsite"}]
+
+    @pytest.mark.parametrize("value, index", [(None, None), ("", None), (2, 2), ("2", 2), ("offsite", 2), (1, 1),
+                                              ("local", 1)])
+    def test_by_index_or_name(self, value, index):
+        assert repository_choice(self.REPOSITORIES, value, "restore_repository") == index
+
+    def test_all_only_where_each_in_turn_is_possible(self):
+        assert repository_choice(self.REPOSITORIES, "all", "pg_backup_drill_repository", every=True) == "all"
+        with pytest.raises(PolicyError, match="restore_repository: 'all' is not a repository of the policy"):
+            repository_choice(self.REPOSITORIES, "all", "restore_repository")
+
+    @pytest.mark.parametrize("value", [3, "3", 0, True, "remote", 2.5, ["offsite"]])
+    def test_one_the_policy_lacks_is_refused_naming_the_variable_and_the_repositories(self, value):
+        with pytest.raises(PolicyError) as info:
+            repository_choice(self.REPOSITORIES, value, "restore_repository")
+        assert info.value.variable == "restore_repository"
+        assert str(info.value) == ("restore_repository: %r is not a repository of the policy: give the index or the "
+                                   "name of one of 1 (local), 2 (offsite)" % (value,))

@@ -65,6 +65,35 @@ def test_globals_and_restore():
         "--table=orders", "--table=items", "/b/shop.dir"]
 
 
+def test_the_table_of_contents_is_read_from_the_file_alone():
+    assert pg_dump.LogicalDump({"tool": "logical"}, PG15).list_argv("/b/shop-data.dump") == [
+        "/usr/lib/postgresql/15/bin/pg_restore", "--list", "/b/shop-data.dump"]
+
+
+def test_the_tables_a_data_only_dump_fills_come_from_its_list(fixture_text):
+    listing = fixture_text("pg_dump/restore-list-data-only.captured.txt")
+    assert pg_dump.table_data(listing) == [("crm", "customers"), ("crm", "contacts"), ("public", "orders")]
+
+
+def test_table_data_reads_names_with_spaces_and_nothing_else():
+    listing = ("; Archive created at 2026-11-26 02:15:00 UTC\n;\n"
+               "3380; 0 16420 TABLE DATA public order lines postgres\n"
+               "3381; 0 0 SEQUENCE SET public order_lines_id_seq postgres\n"
+               "3207; 2606 16402 FK CONSTRAINT crm contacts contacts_customer_id_fkey postgres\n")
+    assert pg_dump.table_data(listing) == [("public", "order lines")]
+    assert pg_dump.table_data("") == []
+
+
+def test_a_data_only_dump_restores_in_one_job_without_clean():
+    """pg_restore's workers would load crm.contacts before crm.customers, which its foreign key references (seen in
+    the lab: 'violates foreign key constraint contacts_customer_id_fkey' with --jobs=2); one job follows the dump's
+    order, referenced tables first."""
+    tool = pg_dump.LogicalDump({"tool": "logical"}, PG15)
+    assert tool.restore_argv("/b/shop-data.dump", "copy", jobs=4, clean=True, data_only=True) == [
+        "/usr/lib/postgresql/15/bin/pg_restore"] + CONNECT + ["--dbname=copy", "--jobs=1", "--exit-on-error",
+                                                              "/b/shop-data.dump"]
+
+
 def test_basebackup_compresses_on_the_server_from_15():
     tool = pg_basebackup.BaseBackup({"tool": "base"}, PG15)
     assert tool.basebackup_argv("/b/pgdata", "server-zstd:1", "pgops.backup base L") == [

@@ -261,6 +261,34 @@ class TestRepositoryHostConfig:
         assert self.glob["compress-type"] == "zst"
 
 
+class TestReadOnlyConfig:
+    """The restore test's throwaway host: how to reach and decrypt each repository, and nothing that writes there."""
+
+    def setup_method(self):
+        policy = two_repo_policy()
+        # as the restore test reads it: its S3 repository only, still repo2
+        policy["repositories"] = policy["repositories"][1:]
+        self.raw = PgBackRest(policy).read_only_sections(6)
+        self.config = dict((name, dict(options)) for name, options in self.raw)
+
+    def test_reaches_and_decrypts_the_repository_under_its_own_index(self):
+        glob = self.config["global"]
+        assert (glob["repo2-type"], glob["repo2-s3-bucket"], glob["repo2-s3-endpoint"], glob["repo2-storage-port"]) == \
+            ("s3", "pg-backups", "minio.lab.internal", "9000")
+        assert glob["repo2-storage-verify-tls"] == "y" and glob["repo2-storage-ca-file"] == "/etc/pgbackrest/lab-ca.pem"
+        assert glob["repo2-cipher-type"] == "aes-256-cbc" and glob["repo2-cipher-pass"] == PASSPHRASE
+        assert not [option for option in glob if option.startswith("repo1-")]
+
+    def test_holds_no_retention_no_database_and_no_archive_push(self):
+        options = [option for dummy, section in self.raw for option, dummy in section]
+        assert not [o for o in options if "retention" in o or o.startswith("pg1-") or o == "archive-push-queue-max"]
+        assert [name for name, dummy in self.raw] == ["global", "global:archive-get"]
+
+    def test_restores_in_parallel_and_prefetches_wal(self):
+        assert self.config["global"]["process-max"] == "6" and self.config["global:archive-get"]["process-max"] == "4"
+        assert self.config["global"]["archive-async"] == "y" and self.config["global"]["spool-path"] == SPOOL_PATH
+
+
 class TestRenderConfig:
     HEADER = "Managed by pgops.backup\npgBackRest for stanza main\n100% generated: do not edit"
 
@@ -377,7 +405,8 @@ class TestParseInfo:
         [stanza] = parse_info(fixture_text("pgbackrest/info-two-repos.handwritten.json"))
         diff = stanza["repositories"][0]["backups"][1]
         assert diff == {
-            "label": "20250302-013002F_20250303-013001D", "type": "diff", "start": 1740965401, "stop": 1740965409,
+            "label": "20250302-013002F_20250303-013001D", "type": "diff", "prior": "20250302-013002F",
+            "start": 1740965401, "stop": 1740965409,
             "size": 31559187, "repository_size": 4115342, "lsn_start": "0/7000028", "lsn_stop": "0/7000100",
             "wal_start": "000000010000000000000007", "wal_stop": "000000010000000000000007", "error": False}
 
@@ -563,7 +592,7 @@ class TestInventory:
         for repo in result["repositories"]:
             assert set(repo) == {"index", "name", "status", "backups", "archive"}
             for backup in repo["backups"]:
-                assert set(backup) == {"label", "type", "start", "stop", "duration", "size", "repository_size",
+                assert set(backup) == {"label", "type", "prior", "start", "stop", "duration", "size", "repository_size",
                                        "lsn_start", "lsn_stop", "wal_start", "wal_stop", "error", "repository"}
 
     def test_repositories_named_from_the_policy(self, fixture_text):

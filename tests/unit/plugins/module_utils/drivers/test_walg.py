@@ -318,10 +318,26 @@ class TestParseBackupList:
         delta = parse_backup_list(fixture_text("walg/backup-list-detail.handwritten.json"))[1]
         assert delta == {
             "label": "base_000000010000000000000004_D_000000010000000000000002", "type": "delta",
-            "time": "2025-03-03T01:30:05.220931Z", "start": "2025-03-03T01:30:01.902274Z",
+            "prior": "base_000000010000000000000002", "time": "2025-03-03T01:30:05.220931Z", "start": "2025-03-03T01:30:01.902274Z",
             "stop": "2025-03-03T01:30:04.771096Z", "lsn_start": "0/4000028", "lsn_stop": "0/4000100",
             "wal_start": "000000010000000000000004", "size": 1843200, "repository_size": 262656,
             "permanent": False, "hostname": "db1", "pg_version": 150010}
+
+    def test_each_delta_names_the_backup_it_was_taken_on(self, fixture_text):
+        backups = parse_backup_list(fixture_text("walg/backup-list-detail-fulls-and-deltas.captured.json"))
+        assert [(b["label"][5:29], b["type"], b["prior"]) for b in backups] == [
+            ("000000010000000000000003", "full", None),
+            ("000000010000000000000005", "delta", "base_000000010000000000000003"),
+            ("000000010000000000000007", "full", None),
+            ("000000010000000000000009", "delta", "base_000000010000000000000007"),
+            ("00000001000000000000000B", "full", None)]
+
+    def test_a_delta_on_a_delta_and_one_whose_base_is_gone(self):
+        names = ["base_000000010000000000000005", "base_000000010000000000000007_D_000000010000000000000005",
+                 "base_000000010000000000000009_D_000000010000000000000007",
+                 "base_00000001000000000000000B_D_000000010000000000000003"]
+        backups = parse_backup_list(json.dumps([{"backup_name": n, "is_permanent": False} for n in names]))
+        assert [b["prior"] for b in backups] == [None, names[0], names[1], None]
 
     def test_permanent(self, fixture_text):
         backups = parse_backup_list(fixture_text("walg/backup-list-detail.handwritten.json"))
@@ -482,7 +498,8 @@ class TestInventory:
             epoch(2026, 11, 26, 6, 11, 23), epoch(2026, 11, 26, 6, 11, 24), 1)
         assert all(isinstance(b[k], int) for b in (first, second) for k in ("start", "stop", "duration"))
         assert first == {
-            "label": "base_000000010000000000000006", "type": "full", "start": 1795673482, "stop": 1795673483,
+            "label": "base_000000010000000000000006", "type": "full", "prior": None, "start": 1795673482,
+            "stop": 1795673483,
             "duration": 1, "size": 34936405, "repository_size": 6518220, "lsn_start": "0/6000028",
             "lsn_stop": "0/6000100", "wal_start": "000000010000000000000006", "wal_stop": None, "error": False,
             "repository": 1}
@@ -505,6 +522,7 @@ class TestInventory:
         assert [(b["type"], b["duration"]) for b in repo["backups"]] == [("full", 6), ("delta", 3), ("full", 7)]
         delta = repo["backups"][1]
         assert (delta["start"], delta["stop"]) == (epoch(2025, 3, 3, 1, 30, 1), epoch(2025, 3, 3, 1, 30, 4))
+        assert delta["prior"] == repo["backups"][0]["label"]
 
     @pytest.mark.parametrize("wal_show", ["", "[]", "null", "  \n", "not json at all",
                                           ToolError("wal-g failed (exit 1): ERROR: Failed to get the WAL folder")])

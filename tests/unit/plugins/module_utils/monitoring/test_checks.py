@@ -134,7 +134,17 @@ class TestArchiving:
         res, dummy = checks.check_archiving(row("2026-11-26 07:00:00+00"), NOW, 60, 300, ready=2,
                                             oldest_ready=NOW - 400)
         assert res["status"] == checks.FAILING
-        assert "400s old, more than 300s" in res["message"]
+        assert "400s old, more than the 300s pg_backup_rpo 5m allows (archive_timeout 60s + 240s to ship it)" \
+            in res["message"], res["message"]
+        assert res["figures"]["rpo_seconds"] == 300
+
+    def test_the_limit_of_a_short_rpo_keeps_a_minute_to_ship(self):
+        # pg_backup_rpo 1m: archive_timeout 30s, and at least a minute to ship the segment it forced
+        res, dummy = checks.check_archiving(row("2026-11-26 07:00:00+00"), NOW, 30, 60, ready=1,
+                                            oldest_ready=NOW - 95)
+        assert res["figures"]["age_limit_seconds"] == 90
+        assert "95s old, more than the 90s pg_backup_rpo 60s allows (archive_timeout 30s + 60s to ship it)" \
+            in res["message"], res["message"]
 
     def test_idle_cluster_is_not_failing(self):
         # nothing waits: an old last archived segment means no WAL was written

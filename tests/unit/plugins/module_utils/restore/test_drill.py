@@ -109,6 +109,29 @@ class TestNormalizeDrill(object):
         assert error.value.variable == variable
         assert str(error.value).startswith("%s: holds %s" % (variable, found)), str(error.value)
 
+    # the policy's repositories, as the role hands them over: with their secrets, which the configuration drops
+    POLICY_REPOSITORIES = [{"index": 1, "name": "local", "type": "posix", "path": "/var/lib/pgbackrest"},
+                           {"index": 2, "name": "offsite", "type": "s3", "access_key": "AKIA", "secret_key": "s3cr3t"}]
+
+    @pytest.mark.parametrize("repository, chosen", [(None, None), (2, 2), ("2", 2), ("offsite", 2), ("all", "all")])
+    def test_repository_by_index_or_name_or_all(self, repository, chosen):
+        config = drill.normalize_drill(**settings(scratch_directory="/var/tmp/drill", repository=repository,
+                                                  repositories=self.POLICY_REPOSITORIES))
+        assert config["repository"] == chosen
+        assert config["repositories"] == [{"index": 1, "name": "local"}, {"index": 2, "name": "offsite"}]
+
+    @pytest.mark.parametrize("repository", [3, "remote", "every", True])
+    def test_a_repository_the_policy_lacks_is_refused_naming_the_variable(self, repository):
+        with pytest.raises(PolicyError) as error:
+            drill.normalize_drill(**settings(scratch_directory="/var/tmp/drill", repository=repository,
+                                             repositories=self.POLICY_REPOSITORIES))
+        assert str(error.value) == ("pg_backup_drill_repository: %r is not a repository of the policy: give the index "
+                                    "or the name of one of 1 (local), 2 (offsite), or all (each in turn)" % (repository,))
+
+    def test_all_needs_the_policy_s_repositories(self):
+        with pytest.raises(PolicyError, match="pg_backup_drill_repository: expected a repository index"):
+            drill.normalize_drill(**settings(scratch_directory="/var/tmp/drill", repository="all"))
+
     def test_an_alert_command_and_a_query_may_span_lines(self):
         command = 'printf "%s\\n" "$PGOPS_ALERT_SUMMARY" \\\n\t| mail -s drill ops'
         query = "SELECT count(*) > 0\n  FROM orders"
@@ -142,7 +165,92 @@ class TestRunDrill(object):
             "target": "latest", "rto_seconds": 12.5, "checks": [{"name": "amcheck shop", "passed": True}],
             "error": None, "recovered": {"timeline_id": 2}, "replay_end_lsn": "0/9000110",
             "replay_end_time": "2026-11-26T01:00:00.000000Z", "archive_end_segment": "000000010000000000000009",
-            "rpo_seconds": 4.5}
+            "rpo_seconds": 4.5, "repository": None}
+
+    def drilled_from(self, monkeypatch, outcomes):
+        """restore_and_check faked: each repository's outcome (a dict, or an exception raised); returns the
+        repositories it was asked to restore from, in order."""
+        asked = []
+
+        def fake_restore_and_check(tool, run, scratch, target, options, clock):
+            asked.append(options["repository"])
+            outcome = outcomes[options["repository"]]
+            if isinstance(outcome, Exception):
+                raise outcome
+            return outcome
+
+        monkeypatch.setattr(drill, "restore_and_check", fake_restore_and_check)
+        monkeypatch.setattr(drill, "free_port", lambda **kwargs: 5499)
+        return asked
+
+    REPOSITORIES = [{"index": 1, "name": "local"}, {"index": 2, "name": "offsite"}]
+
+    @staticmethod
+    def passed(label, rto):
+        return {"passed": True, "backup": label, "rto_seconds": rto, "checks": [{"name": "amcheck shop", "passed": True}],
+                "recovered": {"timeline_id": 2}, "recovery": {"replay_end_lsn": "0/9000110", "replay_end_time": None,
+                                                              "archive_end_segment": "000000010000000000000009"}}
+
+    def test_the_repository_given_is_the_one_restored_from(self, tmp_path, monkeypatch):
+        asked = self.drilled_from(monkeypatch, {2: self.passed("20261126-020000F", 30.0)})
+        result = drill.run_drill(config_for(tmp_path, repository=2, repositories=self.REPOSITORIES), FakeHost(),
+                                 hostname="backup1")
+        assert asked == [2] and result["repository"] == 2 and result["passed"] is True
+        assert result["backup_label"] == "20261126-020000F" and "repositories" not in result
+        assert drill.summary(result).startswith(
+            "restore drill passed on backup1: pgbackrest stanza main, backup 20261126-020000F from repository 2 to "
+            "latest, replayed to 0/9000110")
+
+    def test_all_drills_every_repository_in_turn_and_records_each(self, tmp_path, monkeypatch):
+        asked = self.drilled_from(monkeypatch, {1: self.passed("20261126-010000F", 12.5),
+                                                2: self.passed("20261126-020000F", 30.0)})
+        result = drill.run_drill(config_for(tmp_path, repository="all", repositories=self.REPOSITORIES), FakeHost(),
+                                 hostname="backup1")
+        assert asked == [1, 2] and result["passed"] is True and result["error"] is None
+        assert result["repository"] == "all"
+        assert [(r["repository"], r["name"], r["passed"], r["backup_label"], r["rto_seconds"])
+                for r in result["repositories"]] == [(1, "local", True, "20261126-010000F", 12.5),
+                                                     (2, "offsite", True, "20261126-020000F", 30.0)]
+        # the other fields are the last repository's (normally the offsite copy)
+        assert result["backup_label"] == "20261126-020000F" and result["rto_seconds"] == 30.0
+        line = drill.summary(result)
+        assert line.startswith("restore drill passed on backup1: pgbackrest stanza main to latest from every "
+                               "repository: repository 1 (local): backup 20261126-010000F, replayed to 0/9000110")
+        assert "; repository 2 (offsite): backup 20261126-020000F, replayed to 0/9000110" in line
+
+    def test_one_failing_repository_fails_the_drill_naming_it_and_the_others_are_still_drilled(self, tmp_path,
+                                                                                               monkeypatch):
+        asked = self.drilled_from(monkeypatch, {
+            1: {"passed": False, "backup": None, "msg": "no successful backup to restore in repository 1"},
+            2: self.passed("20261126-020000F", 30.0)})
+        result = drill.run_drill(config_for(tmp_path, repository="all", repositories=self.REPOSITORIES), FakeHost(),
+                                 hostname="backup1")
+        assert asked == [1, 2] and result["passed"] is False
+        assert result["error"] == "repository 1 (local), backup none: no successful backup to restore in repository 1"
+        assert [r["passed"] for r in result["repositories"]] == [False, True]
+        # the other fields are the failed repository's
+        assert result["backup_label"] is None and result["checks"] == []
+        assert drill.summary(result) == (
+            "restore drill FAILED on backup1: pgbackrest stanza main, every repository to latest: repository 1 "
+            "(local), backup none: no successful backup to restore in repository 1")
+
+    def test_failed_checks_of_a_repository_are_its_error(self, tmp_path, monkeypatch):
+        failing = dict(self.passed("20261126-020000F", 30.0), passed=False, msg=None,
+                       checks=[{"name": "rows shop.orders", "passed": False, "detail": "3 rows"}])
+        self.drilled_from(monkeypatch, {1: self.passed("20261126-010000F", 12.5), 2: failing,
+                                        3: RuntimeError("repository 3 unreachable")})
+        repositories = self.REPOSITORIES + [{"index": 3, "name": "dr"}]
+        result = drill.run_drill(config_for(tmp_path, repository="all", repositories=repositories), FakeHost(),
+                                 hostname="h")
+        assert result["error"] == ("repository 2 (offsite), backup 20261126-020000F: rows shop.orders (3 rows); "
+                                   "repository 3 (dr), backup none: repository 3 unreachable")
+        assert result["backup_label"] == "20261126-020000F"
+
+    def test_all_without_repositories_fails_and_restores_nothing(self, tmp_path, monkeypatch):
+        asked = self.drilled_from(monkeypatch, {})
+        result = drill.run_drill(config_for(tmp_path, repository="all", repositories=[]), FakeHost(), hostname="h")
+        assert asked == [] and result["passed"] is False and result["repositories"] == []
+        assert result["error"] == "no repository to drill: the configuration lists none"
 
     def test_failing_check_is_the_error(self, tmp_path, monkeypatch):
         monkeypatch.setattr(drill, "restore_and_check", lambda *a, **k: {

@@ -14,10 +14,12 @@ import stat
 
 import pytest
 
+from ansible_collections.pgops.backup.plugins.module_utils.core.errors import ToolError
 from ansible_collections.pgops.backup.plugins.module_utils.core.targets import (
     check_backup_label, check_reachable, check_target_action, normalize_target, recovery_time)
 from ansible_collections.pgops.backup.plugins.module_utils.restore.physical import (
-    data_directory_state, free_port, marker_path, read_marker, restore_record, same_restore, write_marker)
+    data_directory_state, free_port, marker_path, read_marker, restore_record, same_restore, starting_backup,
+    write_marker)
 
 DEAD_PID = 2 ** 22 + 12345  # above Linux's highest pid_max: no process can have it
 
@@ -379,3 +381,26 @@ class TestCheckReachable:
                                         {"type": "immediate", "value": None}])
     def test_other_targets_are_left_to_the_tools(self, target):
         assert check_reachable(target, now=self.NOW) is target
+
+
+class TestStartingBackup:
+    INVENTORY = {"repositories": [
+        {"index": 1, "status": "missing stanza path", "backups": []},
+        {"index": 2, "status": "ok", "backups": [
+            {"label": "20261201-010000F", "start": 10, "stop": 20, "error": False, "repository": 2}]}]}
+    LATEST = {"type": "latest", "value": None}
+
+    def test_the_repository_given_or_any(self):
+        assert starting_backup(None, None, self.LATEST, 2, self.INVENTORY) == "20261201-010000F"
+        assert starting_backup(None, None, self.LATEST, None, self.INVENTORY) == "20261201-010000F"
+
+    def test_an_unreadable_repository_says_why_it_has_no_backup(self):
+        with pytest.raises(ToolError) as info:
+            starting_backup(None, None, self.LATEST, 1, self.INVENTORY)
+        assert str(info.value) == "no successful backup to restore in repository 1: it reports missing stanza path"
+
+    def test_a_target_before_every_backup(self):
+        with pytest.raises(ToolError) as info:
+            starting_backup(None, None, {"type": "time", "value": "1970-01-01 00:00:05+00"}, 2, self.INVENTORY)
+        assert str(info.value) == ("no successful backup before the target in repository 2: the target is before the "
+                                   "oldest backup, or there is none")

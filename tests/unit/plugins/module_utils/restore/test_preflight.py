@@ -175,3 +175,14 @@ class TestRestoreSummary:
     def test_no_backup(self):
         with pytest.raises(ToolError):
             restore_summary(FakeTool([]).inventory(None), {"type": "latest", "value": None})
+
+    def test_a_repository_s_own_backup_and_the_end_of_its_own_archive(self):
+        offsite = dict(BACKUPS[0], repository=2, label="20261201-020000F")
+        inventory = FakeTool(BACKUPS).inventory(None)
+        # the offsite archive lags the local one: a restore from it replays its own archive, to its own end
+        inventory["repositories"].append({"index": 2, "backups": [offsite], "archive": {"min": SEG % 1, "max": SEG % 7}})
+        assert restore_summary(inventory, {"type": "latest", "value": None})["archive_end_segment"] == SEG % 9
+        summary = restore_summary(inventory, {"type": "latest", "value": None}, repository=2)
+        assert summary["backup"] == offsite["label"] and summary["archive_end_segment"] == SEG % 7
+        with pytest.raises(ToolError, match="no backup 20261201-010000F in repository 2"):
+            restore_summary(inventory, {"type": "latest", "value": None}, backup=BACKUPS[0]["label"], repository=2)

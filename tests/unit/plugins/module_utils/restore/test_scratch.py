@@ -15,15 +15,22 @@ from ansible_collections.pgops.backup.plugins.module_utils.restore.recovery impo
 
 
 class FakeTool(object):
-    def __init__(self, fail_restore=False):
+    def __init__(self, fail_restore=False, offsite=False):
         self.fail_restore = fail_restore
+        self.offsite = offsite
         self.plans = []
 
     def inventory(self, run):
-        return {"repositories": [{"index": 1, "archive": {"min": "000000010000000000000001",
-                                                          "max": "000000010000000000000009"}, "backups": [
+        repositories = [{"index": 1, "archive": {"min": "000000010000000000000001",
+                                                 "max": "000000010000000000000009"}, "backups": [
             {"label": "F1", "type": "full", "start": 10, "stop": 20, "error": False, "repository": 1,
-             "lsn_start": "0/1000000", "lsn_stop": "0/2000000"}]}]}
+             "lsn_start": "0/1000000", "lsn_stop": "0/2000000"}]}]
+        if self.offsite:  # a second repository, its archive behind the first's
+            repositories.append({"index": 2, "archive": {"min": "000000010000000000000001",
+                                                         "max": "000000010000000000000007"}, "backups": [
+                {"label": "F2", "type": "full", "start": 5, "stop": 15, "error": False, "repository": 2,
+                 "lsn_start": "0/1000000", "lsn_stop": "0/2000000"}]})
+        return {"repositories": repositories}
 
     def restore_plan(self, data_directory, **kwargs):
         self.plans.append(dict(kwargs, data_directory=data_directory))
@@ -92,11 +99,13 @@ def test_restores_the_newest_backup_and_runs_every_check(monkeypatch, proven):
     monkeypatch.setattr(restore_scratch, "amcheck", lambda cluster, db: {"name": "amcheck " + db, "passed": True})
     monkeypatch.setattr(restore_scratch, "row_count", lambda cluster, check: {"name": "rows", "passed": True})
     tool, scratch = FakeTool(), FakeScratch()
-    times = iter([100.0, 101.0, 112.25])
+    # started, archive end read, usable (RTO), checked
+    times = iter([100.0, 101.0, 112.25, 115.5])
     result = restore_scratch.restore_and_check(tool, run_ok, scratch, {"type": "latest", "value": None},
                                                {"row_counts": [{"database": "shop", "table": "orders", "min": 1}]},
                                                clock=lambda: next(times))
     assert result["passed"] is True and result["backup"] == "F1" and result["rto_seconds"] == 12.25
+    assert result["checked_seconds"] == 15.5
     assert [c["name"] for c in result["checks"]] == ["amcheck shop", "rows"]
     assert tool.plans[0]["backup"] == "F1" and tool.plans[0]["primary"] is False
     assert scratch.calls == ["prepare", "configure", "start", "stop", "remove"]
@@ -106,6 +115,16 @@ def test_restores_the_newest_backup_and_runs_every_check(monkeypatch, proven):
     assert result["recovery"] == {"replay_end_lsn": "0/9000110", "replay_end_time": "2026-11-26T10:00:00.000000Z",
                                   "archive_end_segment": "000000010000000000000009", "rpo_seconds": 6.0,
                                   "promoted": True, "timeline": 2}
+
+
+def test_a_repository_given_is_the_one_restored_from_and_its_archive_the_end_replay_must_reach(monkeypatch, proven):
+    monkeypatch.setattr(restore_scratch, "amcheck", lambda cluster, db: {"name": "amcheck " + db, "passed": True})
+    tool = FakeTool(offsite=True)
+    result = restore_scratch.restore_and_check(tool, run_ok, FakeScratch(), {"type": "latest", "value": None},
+                                               {"repository": 2}, clock=lambda: 100.0)
+    assert result["passed"] is True and result["backup"] == "F2"
+    assert tool.plans[0]["repository"] == 2 and tool.plans[0]["backup"] == "F2"
+    assert proven[0]["end"] == "000000010000000000000007"
 
 
 def test_recovery_that_stops_short_fails_with_what_was_measured(monkeypatch):
