@@ -13,7 +13,7 @@ import threading
 
 import pytest
 
-from labtest import ansible_playbook, host, module, psql, run_as, scheduled_job
+from labtest import ansible_playbook, host, module, psql, run_as, scheduled_job, wait_for
 from ledger import acknowledged, dumped_rows, ledger
 
 SERVERS = {"rst-bookworm": ("postgresql@15-main", "/var/lib/postgresql/15/main", "/var/log/postgresql/postgresql-15-main.log"),
@@ -43,6 +43,21 @@ def local_repository_away(*names):
             host(name).check_output("mv %s/archive %s/backup %s/ && rmdir %s", AWAY, AWAY, REPO1, AWAY)
 
 
+def archiving_caught_up(*names):
+    """Each running server's newest WAL in its repositories again, once repo1 is back: a row written, its segment
+    switched and archived (pgBackRest pushes it to every repository or acknowledges none). The drills restore to
+    latest and the later tests restore with restore.yml, which read the archive these servers write."""
+    for name in names:
+        psql(name, "CREATE TABLE IF NOT EXISTS offsite_probe (at timestamptz); INSERT INTO offsite_probe VALUES (now())",
+             db="shop")
+        segment = psql(name, "SELECT pg_walfile_name(pg_switch_wal())")
+        caught_up = wait_for(lambda: psql(name, "SELECT coalesce(last_archived_wal, '') >= '%s' FROM pg_stat_archiver"
+                                          % segment) == "t", timeout=180, interval=3)
+        assert caught_up, "%s did not archive %s after repo1 came back: pg_stat_archiver %s; archive-push's log: %s" % (
+            name, segment, psql(name, "SELECT row_to_json(a) FROM pg_stat_archiver a"),
+            host(name).run("tail -n 40 %s/main-archive-push-async.log", LOGS).stdout)
+
+
 def log_sizes(names):
     """Where each host's pgBackRest logs end now, so that only what a restore adds is read."""
     sizes = {}
@@ -66,9 +81,16 @@ def backups_of(name, user, repository):
     return [backup["label"] for backup in info[0]["backup"]]
 
 
-def assert_read_from_repo2_only(name, sizes, label):
-    """pgBackRest's own logs on name: the backup restored from repo2 and every WAL segment found in repo2."""
-    restore_log, wal_log = logged_since(name, sizes, "restore"), logged_since(name, sizes, "archive-get")
+def logs_since(names, sizes):
+    """{host: {command: text}}: what each host's restore and archive-get logs gained since sizes were taken, read
+    before the next step's restores add to them."""
+    return dict((name, dict((command, logged_since(name, sizes, command)) for command in ("restore", "archive-get")))
+                for name in names)
+
+
+def assert_read_from_repo2_only(logs, label):
+    """A host's pgBackRest logs (logs_since): the backup restored from repo2 and every WAL segment found in repo2."""
+    restore_log, wal_log = logs["restore"], logs["archive-get"]
     assert re.search(r"repo2: restore backup set %s" % re.escape(label), restore_log), restore_log[-3000:]
     assert "repo1: restore" not in restore_log, restore_log[-3000:]
     found = re.findall(r"found (\w+) in the (repo\d+)", wal_log)
@@ -135,7 +157,10 @@ def offsite_restores(restore_run):
                 "rst-bookworm", {"type": "xid", "value": marks["rst-bookworm"]["value"]}),
             "rst-trixie": lambda: ansible_playbook("../../playbooks/restore.yml", "--limit", "rst-trixie", "-e", json.dumps(
                 {"restore_repository": "offsite", "restore_target_time": marks["rst-trixie"]["value"]}), timeout=900)})
-    return {"marks": marks, "offsite": offsite, "sizes": sizes, "runs": runs,
+    # a server whose restore failed is judged by its test, not here
+    archiving_caught_up(*[name for name in SERVERS if host(name).run("systemctl is-active --quiet %s",
+                                                                     SERVERS[name][0]).rc == 0])
+    return {"marks": marks, "offsite": offsite, "logs": logs_since(SERVERS, sizes), "runs": runs,
             "dumps": dict((name, ledger_dump(name)) for name in SERVERS),
             "restore_commands": dict((name, restore_command(name)) for name in SERVERS)}
 
@@ -150,7 +175,7 @@ def test_pg_restore_from_repository_2_holds_every_row_acknowledged_before_the_ta
     expected = acknowledged(ledger(name), up_to=mark["after_id"])
     assert len(expected) > 100 and dumped_rows(offsite_restores["dumps"][name]) == expected
     # the offsite full backup, the one backup repo2 holds, and every segment from repo2 (repo1 was away)
-    found = assert_read_from_repo2_only(name, offsite_restores["sizes"], offsite_restores["offsite"][name][-1])
+    found = assert_read_from_repo2_only(offsite_restores["logs"][name], offsite_restores["offsite"][name][-1])
     print("%s: xid %s restored from repo2 (%d segments found there), %d rows"
           % (name, mark["value"], len(found), len(expected)))
     # pgBackRest keeps the restored cluster's restore_command to that repository
@@ -170,7 +195,7 @@ def test_restore_yml_restores_a_lost_server_from_the_offsite_repository_to_a_tim
     expected = acknowledged(ledger(name), up_to=mark["after_id"])
     assert len(expected) > 100 and dumped_rows(offsite_restores["dumps"][name]) == expected
     # through the repository host: the database host's pgBackRest logs what it fetched and where from
-    assert_read_from_repo2_only(name, offsite_restores["sizes"], offsite_restores["offsite"][name][-1])
+    assert_read_from_repo2_only(offsite_restores["logs"][name], offsite_restores["offsite"][name][-1])
     assert psql(name, "SELECT pg_is_in_recovery()") == "f"
 
 
@@ -214,13 +239,17 @@ def offsite_drills(restore_run):
         sizes = log_sizes(DRILLS)
         with local_repository_away(*DRILLS):
             runs, logs, results = drills_at_once(DRILLS)
-        offsite = {"configured": configured, "sizes": sizes, "runs": runs, "logs": logs, "results": results}
+        archiving_caught_up(*SERVERS)
+        offsite = {"configured": configured, "pgbackrest_logs": logs_since(DRILLS, sizes), "runs": runs, "logs": logs,
+                   "results": results}
         configured = drill_configured("all")
         sizes = log_sizes(DRILLS)
         alerts = host("rst-bookworm").file("/var/tmp/lab-alerts.log").content_string.count("\n")
         with local_repository_away("rst-bookworm"):
             runs, logs, results = drills_at_once(DRILLS)
-        every = {"configured": configured, "sizes": sizes, "runs": runs, "logs": logs, "results": results,
+        archiving_caught_up(*SERVERS)
+        every = {"configured": configured, "pgbackrest_logs": logs_since(DRILLS, sizes), "runs": runs, "logs": logs,
+                 "results": results,
                  "alerts": host("rst-bookworm").file("/var/tmp/lab-alerts.log").content_string.splitlines()[alerts:]}
     finally:
         for name, text in saved.items():
@@ -245,7 +274,7 @@ def test_drill_of_repository_2_restores_the_offsite_copy_and_passes_every_check(
     assert all(check["passed"] for check in result["checks"])
     log = offsite["logs"][name]
     assert log[-1].endswith(" drill-main: ok") and "backup %s from repository 2 to latest" % labels[2] in log[0], log
-    found = assert_read_from_repo2_only(name, offsite["sizes"], labels[2])
+    found = assert_read_from_repo2_only(offsite["pgbackrest_logs"][name], labels[2])
     print("%s: drill of repository 2 passed, backup %s, %d segments from repo2, usable after %.1f s"
           % (name, labels[2], len(found), result["rto_seconds"]))
 
@@ -261,7 +290,7 @@ def test_drill_of_every_repository_restores_each_in_turn_and_records_each(offsit
     assert [(each["repository"], each["name"], each["passed"], each["backup_label"])
             for each in result["repositories"]] == [(1, "local", True, labels[1]), (2, "offsite", True, labels[2])]
     assert all(check["passed"] for each in result["repositories"] for check in each["checks"])
-    restore_log = logged_since(name, every["sizes"], "restore")
+    restore_log = every["pgbackrest_logs"][name]["restore"]
     assert re.findall(r"(repo\d): restore backup set ([\w-]+)", restore_log) == [("repo1", labels[1]), ("repo2", labels[2])]
     assert "from every repository: repository 1 (local): backup %s" % labels[1] in every["logs"][name][0]
 
