@@ -165,6 +165,15 @@ def wait_for(predicate, timeout, interval=2):
         time.sleep(interval)
 
 
+def switch_and_archive(name, timeout=120, interval=2):
+    """The server's current WAL segment closed (pg_switch_wal) and waited for in pg_stat_archiver: (the segment,
+    whether it was archived within timeout seconds)."""
+    segment = psql(name, "SELECT pg_walfile_name(pg_switch_wal())")
+    archived = wait_for(lambda: psql(name, "SELECT coalesce(last_archived_wal, '') >= '%s' FROM pg_stat_archiver"
+                                     % segment) == "t", timeout, interval)
+    return segment, archived
+
+
 def ansible_playbook(playbook, *args, timeout=1200):
     """Runs a playbook of the scenario against the scenario's inventory, as the user would."""
     return subprocess.run(["ansible-playbook", "-i", INVENTORY, os.path.join(SCENARIO_DIR, playbook)] + list(args),

@@ -19,7 +19,7 @@ import time
 import pytest
 import yaml
 
-from labtest import assert_no_secret_in, newest_backup, psql, s3_objects, secrets_dir, wait_for
+from labtest import assert_no_secret_in, newest_backup, psql, s3_objects, secrets_dir, switch_and_archive
 
 SOURCE = "mon-trixie"
 IMAGE = "pgops-lab/debian:trixie"
@@ -81,8 +81,7 @@ def infra():
 
     canary = "restore-test-%d" % time.time()
     psql(SOURCE, "INSERT INTO orders (customer, amount) VALUES ('%s', 1)" % canary, db="shop")
-    segment = psql(SOURCE, "SELECT pg_walfile_name(pg_switch_wal())")
-    assert wait_for(lambda: psql(SOURCE, "SELECT last_archived_wal >= '%s' FROM pg_stat_archiver" % segment) == "t", 120)
+    assert switch_and_archive(SOURCE)[1]
     rows = int(psql(SOURCE, "SELECT count(*) FROM orders", db="shop"))
     write_yaml(os.path.join(repo, "restore-test.yml"), {
         "pg_backup_drill_row_counts": [{"database": "shop", "table": "orders", "equals": rows}],

@@ -13,7 +13,7 @@ import threading
 
 import pytest
 
-from labtest import ansible_playbook, host, module, psql, run_as, scheduled_job, wait_for
+from labtest import ansible_playbook, host, module, psql, run_as, scheduled_job, switch_and_archive
 from ledger import acknowledged, dumped_rows, ledger
 
 SERVERS = {"rst-bookworm": ("postgresql@15-main", "/var/lib/postgresql/15/main", "/var/log/postgresql/postgresql-15-main.log"),
@@ -50,9 +50,7 @@ def archiving_caught_up(*names):
     for name in names:
         psql(name, "CREATE TABLE IF NOT EXISTS offsite_probe (at timestamptz); INSERT INTO offsite_probe VALUES (now())",
              db="shop")
-        segment = psql(name, "SELECT pg_walfile_name(pg_switch_wal())")
-        caught_up = wait_for(lambda: psql(name, "SELECT coalesce(last_archived_wal, '') >= '%s' FROM pg_stat_archiver"
-                                          % segment) == "t", timeout=180, interval=3)
+        segment, caught_up = switch_and_archive(name, timeout=180, interval=3)
         assert caught_up, "%s did not archive %s after repo1 came back: pg_stat_archiver %s; archive-push's log: %s" % (
             name, segment, psql(name, "SELECT row_to_json(a) FROM pg_stat_archiver a"),
             host(name).run("tail -n 40 %s/main-archive-push-async.log", LOGS).stdout)

@@ -42,10 +42,13 @@ def test_switch_between_the_tools_by_pg_backup_tool_alone():
     site(HOST, "-e", json.dumps(POSIX))
     settings = json.loads(host(HOST).check_output("cat /var/lib/postgresql/.walg.json"))
     assert settings["WALG_FILE_PREFIX"] == "/var/lib/pgops-switch" and "WALG_S3_PREFIX" not in settings
+
     # the archiver takes the reloaded archive_command at its next loop: a segment closed just before went to the
     # s3 repository, the next ones go to the file storage
-    assert wait_for(lambda: archives_a_segment(HOST) and host(HOST).run("ls /var/lib/pgops-switch/wal_005/ | grep -q .").rc == 0,
-                    timeout=60, interval=1)
+    def file_storage_receives_wal():
+        return archives_a_segment(HOST) and host(HOST).run("ls /var/lib/pgops-switch/wal_005/ | grep -q .").rc == 0
+
+    assert wait_for(file_storage_receives_wal, timeout=60, interval=1)
 
     site(HOST, "-e", json.dumps(dict(POSIX, pg_backup_tool="pgbackrest")))
     assert psql(HOST, "SHOW archive_command") == "pgbackrest --stanza=main archive-push %p"
