@@ -1,9 +1,9 @@
-"""Bad settings fail before any change, naming the variable (every other case: tests/unit test_dumps.py)."""
+"""Bad dumps settings fail before any change, naming the variable (every other case: tests/unit test_dumps.py)."""
 import pytest
 
 from labtest import assert_fails_first, host
 
-NAME = "logical-bookworm"
+NAME = "walg-bookworm"
 CASES = {
     "zstd with pg_dump 15": ({"dumps_logical_compression": "zstd:1"}, "dumps_logical_compression"),
     "offsite without a bucket": ({"dumps_offsite": {"endpoint": "minio:9000", "access_key": "AKEXAMPLE",
@@ -19,5 +19,5 @@ def host_state():
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_invalid_settings_fail_first_and_name_the_variable(case):
     extra, variable = CASES[case]
-    output = assert_fails_first("converge.yml", NAME, extra, variable, host_state)
+    output = assert_fails_first("apply_dumps.yml", NAME, extra, variable, host_state)
     assert "SKEXAMPLE" not in output

@@ -1,5 +1,7 @@
-"""Logical and base backups: what a scheduled run writes, its manifest, restores (parallel, one table, 15 to 17),
-a base backup that verifies and starts, retention, the offsite copy in MinIO, failures and secrets."""
+"""Logical and base backups (the dumps role, which site.yml applies beside the backup tool) on the scenario's
+Debian 12 and 13 hosts: what a scheduled run writes, its manifest, restores (parallel, one table, 15 to 17), a base
+backup that verifies and starts, retention, the offsite copy in MinIO, failures and secrets. These hosts' wal-g
+archives WAL but takes no base backup (1.1.3 of PostgreSQL 15 and 17), so the dumps are their backups here."""
 import json
 import re
 import subprocess
@@ -8,7 +10,7 @@ import pytest
 
 from labtest import host, lab_secrets, module, psql, run_as, scheduled_job
 
-HOSTS = {"logical-bookworm": 15, "logical-trixie": 17}
+HOSTS = {"walg-bookworm": 15, "walg-trixie": 17}
 ROOT = "/var/backups/pgops"
 BUCKET = "pgops-logical"
 KEEP = {"logical": 2, "base": 1}
@@ -106,7 +108,7 @@ def test_manifest_checksums_match_the_files(name, kind, runs):
 
 
 def test_directory_dump_restores_with_parallel_jobs_and_equal_contents(runs):
-    name, target = "logical-trixie", "shop_restored"
+    name, target = "walg-trixie", "shop_restored"
     args = {"tool": "logical", "dump": "shop", "database": target, "jobs": 4}
     predicted = module(name, "pg_restore", args, check=True)
     assert predicted.get("changed") is True, predicted
@@ -124,7 +126,7 @@ def test_directory_dump_restores_with_parallel_jobs_and_equal_contents(runs):
 
 
 def test_a_single_table_restores_alone(runs):
-    name, target = "logical-bookworm", "orders_only"
+    name, target = "walg-bookworm", "orders_only"
     result = module(name, "pg_restore", {"tool": "logical", "dump": "shop-custom", "database": target,
                                          "tables": ["public.orders"]})
     assert result.get("changed") is True, result
@@ -137,7 +139,7 @@ def test_a_data_only_dump_fills_a_database_restored_from_the_schema_dump(runs):
     """The data-only dump needs its tables: into a new database it is refused (nothing created), after the schema
     dump it brings back every row and sequence; again, nothing to do; an older backup's into tables that hold rows
     is refused unless overwrite empties them first."""
-    name, target = "logical-bookworm", "shop_from_parts"
+    name, target = "walg-bookworm", "shop_from_parts"
     data = {"tool": "logical", "dump": "shop-data", "database": target}
     refused = module(name, "pg_restore", data)
     assert refused.get("failed") and "restore the schema first" in refused["msg"], refused
@@ -165,7 +167,7 @@ def test_a_data_only_dump_fills_a_database_restored_from_the_schema_dump(runs):
 
 
 def test_a_dump_limited_to_schemas_holds_only_them_and_restores_alone(runs):
-    name, target = "logical-trixie", "crm_only"
+    name, target = "walg-trixie", "crm_only"
     path = "%s/logical/%s/shop-crm.dump" % (ROOT, runs[name]["logical"])
     toc = host(name).check_output("sudo -u postgres /usr/lib/postgresql/17/bin/pg_restore --list %s", path)
     lines = [line for line in toc.splitlines() if line and not line.startswith(";")]
@@ -183,18 +185,18 @@ def test_a_dump_limited_to_schemas_holds_only_them_and_restores_alone(runs):
 
 
 def test_a_dump_taken_on_15_restores_into_17(runs):
-    label = runs["logical-bookworm"]["logical"]
-    host("logical-trixie").check_output("install -d -o postgres -m 0700 /var/tmp/from15 /var/tmp/from15/logical")
-    copy = subprocess.run("docker exec logical-bookworm tar -C %s/logical -cf - %s | "
-                          "docker exec -i logical-trixie tar -C /var/tmp/from15/logical -xf -" % (ROOT, label),
+    label = runs["walg-bookworm"]["logical"]
+    host("walg-trixie").check_output("install -d -o postgres -m 0700 /var/tmp/from15 /var/tmp/from15/logical")
+    copy = subprocess.run("docker exec walg-bookworm tar -C %s/logical -cf - %s | "
+                          "docker exec -i walg-trixie tar -C /var/tmp/from15/logical -xf -" % (ROOT, label),
                           shell=True, capture_output=True, text=True, check=False)
     assert copy.returncode == 0, copy.stderr
-    host("logical-trixie").check_output("chown -R postgres: /var/tmp/from15")
+    host("walg-trixie").check_output("chown -R postgres: /var/tmp/from15")
     args = {"tool": "logical", "dump": "shop", "database": "shop_from_15", "local_dir": "/var/tmp/from15", "jobs": 2}
-    result = module("logical-trixie", "pg_restore", args)
+    result = module("walg-trixie", "pg_restore", args)
     assert result.get("changed") is True, result
-    assert psql("logical-trixie", "SELECT split_part(version(), ' ', 2)").startswith("17.")
-    assert psql("logical-trixie", ROWS, db="shop_from_15") == psql("logical-bookworm", ROWS, db="shop")
+    assert psql("walg-trixie", "SELECT split_part(version(), ' ', 2)").startswith("17.")
+    assert psql("walg-trixie", ROWS, db="shop_from_15") == psql("walg-bookworm", ROWS, db="shop")
 
 
 @pytest.mark.parametrize("name", HOSTS)
@@ -285,7 +287,7 @@ def test_no_secret_in_cron_logs_settings_or_backups_and_keys_are_postgres_only(n
 
 
 def test_a_failed_run_exits_non_zero_with_the_reason_and_leaves_no_backup(runs):
-    name = "logical-bookworm"
+    name = "walg-bookworm"
     h = host(name)
     settings = json.loads(h.file("/etc/pgops-backup/dumps.json").content_string)
     settings["logical"]["dumps"] = [dict(settings["logical"]["dumps"][0], database="no_such_db", name="gone")]
@@ -303,7 +305,7 @@ def test_a_failed_run_exits_non_zero_with_the_reason_and_leaves_no_backup(runs):
 
 
 def test_a_run_never_touches_a_backup_being_written_and_clears_a_dead_ones(runs):
-    name = "logical-bookworm"
+    name = "walg-bookworm"
     h = host(name)
     dead = "%s/logical/.partial-20260101T000000Z" % ROOT
     h.check_output("install -d -o postgres -m 0700 %s", dead)
