@@ -156,8 +156,16 @@ fi
 
 # Molecule's "Executing" and "Executed" lines get the time of day, so that phase_times can say where each
 # scenario's minutes went (the CI budget).
+# (bash, not awk: Debian's awk, mawk, reads a pipe in blocks, so it stamped a phase's lines when the block filled,
+# minutes late: the verify's minutes showed as idempotence's)
 stamp_phases() {
-  awk '/^INFO +\[[^]]+\] Execut(ing|ed)/ { print strftime("%H:%M:%S"), $0; fflush(); next } { print; fflush() }'
+  local line
+  while IFS= read -r line || [ -n "$line" ]; do
+    case "$line" in
+      INFO*"] Execut"*) printf '%(%H:%M:%S)T %s\n' -1 "$line" ;;
+      *) printf '%s\n' "$line" ;;
+    esac
+  done
 }
 phase_times() {  # step: "create 31s, prepare 140s, ..." from its stamped log
   awk '
