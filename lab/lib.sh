@@ -46,7 +46,7 @@ ensure_network() {
   docker network inspect "$name" >/dev/null 2>&1 || docker network create --internal "$name" >/dev/null
 }
 
-# The controller's Python environment: .venv with requirements.txt, this collection on the path.
+# The controller's Python environment: .venv with requirements.txt (see ensure_ready), this collection on the path.
 VENV=$REPO_DIR/.venv
 export PATH="$VENV/bin:$PATH"
 export ANSIBLE_COLLECTIONS_PATH="$REPO_DIR/.cache/collections"
@@ -59,10 +59,24 @@ ensure_ready() {
   apt_install rsync git
   # Debian's python3 needs python3-venv for `python3 -m venv`; pyenv's and others' have it built in
   python3 -c 'import ensurepip' 2>/dev/null || apt_install python3-venv
-  if [ ! -x "$VENV/bin/molecule" ] || [ "$REPO_DIR/requirements.txt" -nt "$VENV/.installed" ]; then
-    log "installing the controller's Python dependencies into .venv"
-    python3 -m venv "$VENV" && "$VENV/bin/pip" install -q --upgrade pip && \
-      "$VENV/bin/pip" install -q -r "$REPO_DIR/requirements.txt" && touch "$VENV/.installed" || return 1
+  # The virtualenv is kept beside the lab's images, one per requirements.txt and Python, and .venv links to it:
+  # CI's fresh clone spent 4 minutes building it again before any scenario started. A virtualenv cannot move (its
+  # scripts name its path), so it is built where it stays, under a lock against a second checkout doing the same.
+  local key cached
+  key=$(cat "$REPO_DIR/requirements.txt" <(python3 -VV) | sha256sum | cut -c1-12)
+  cached=$PGOPS_CACHE/venv-controller-$key
+  mkdir -p "$PGOPS_CACHE"
+  (
+    flock 9
+    if [ ! -e "$cached/.installed" ]; then
+      log "installing the controller's Python dependencies into $cached (.venv links to it)"
+      rm -rf "$cached" && python3 -m venv "$cached" && "$cached/bin/pip" install -q --upgrade pip && \
+        "$cached/bin/pip" install -q -r "$REPO_DIR/requirements.txt" && touch "$cached/.installed"
+    fi
+  ) 9>"$cached.lock" || return 1
+  if [ "$(readlink "$VENV" 2>/dev/null)" != "$cached" ]; then
+    # a .venv of an earlier layout (a directory of its own) or a link to another requirements' virtualenv
+    rm -rf "$VENV" && ln -s "$cached" "$VENV" || return 1
   fi
   mkdir -p "$ANSIBLE_COLLECTIONS_PATH/ansible_collections/pgops"
   ln -sfn "$REPO_DIR" "$ANSIBLE_COLLECTIONS_PATH/ansible_collections/pgops/backup"

@@ -39,8 +39,14 @@ def local_repository_away(*names):
             moved.append(name)
         yield
     finally:
+        # an archive-push process started before the block keeps the archive.info it read and pushes on into
+        # repo1's paths, making them again: what it pushed joins the moved archive (whose files win) before it
+        # goes back, so repo1 has no gap
         for name in moved:
-            host(name).check_output("mv %s/archive %s/backup %s/ && rmdir %s", AWAY, AWAY, REPO1, AWAY)
+            host(name).check_output(
+                "for part in archive backup; do if [ -e %s/$part ]; then rsync -a --ignore-existing %s/$part/ %s/$part/ "
+                "&& rm -rf %s/$part; fi; done && mv %s/archive %s/backup %s/ && rmdir %s",
+                REPO1, REPO1, AWAY, REPO1, AWAY, AWAY, REPO1, AWAY)
 
 
 def archiving_caught_up(*names):
