@@ -60,7 +60,7 @@ ensure_ready() {
   # Debian's python3 needs python3-venv for `python3 -m venv`; pyenv's and others' have it built in
   python3 -c 'import ensurepip' 2>/dev/null || apt_install python3-venv
   # The virtualenv is kept beside the lab's images, one per requirements.txt and Python, and .venv links to it:
-  # CI's fresh clone spent 4 minutes building it again before any scenario started. A virtualenv cannot move (its
+  # CI's fresh clone built it again before any scenario could start. A virtualenv cannot move (its
   # scripts name its path), so it is built where it stays, under a lock against a second checkout doing the same.
   local key cached
   key=$(cat "$REPO_DIR/requirements.txt" <(python3 -VV) | sha256sum | cut -c1-12)

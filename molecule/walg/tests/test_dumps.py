@@ -92,7 +92,7 @@ def test_a_run_writes_each_declared_format_globals_and_config(name, runs):
     assert dict((d["name"], (d["content"], d["schemas"])) for d in m["databases"])["shop-crm"] == ("all", ["crm"])
     assert "CREATE ROLE postgres" in h.file(base + "/globals.sql").content_string
     # every drop-in of conf.d: the lab's and the archiving role's
-    drop_ins = h.check_output("ls -1 /etc/postgresql/%s/main/conf.d", major).split()
+    drop_ins = h.check_output("ls -1 /etc/postgresql/%d/main/conf.d" % major).split()
     assert "50-lab.conf" in drop_ins and "90-pgops-archiving.conf" in drop_ins, drop_ins
     assert set(m["config_files"]) == set(["config/postgresql.conf", "config/pg_hba.conf", "config/pg_ident.conf"] +
                                          ["config/conf.d/" + f for f in drop_ins])
