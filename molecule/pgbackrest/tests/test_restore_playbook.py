@@ -3,7 +3,8 @@
 import json
 import time
 
-from labtest import ansible_playbook, assert_no_secret_in, assert_sampled_without_secrets, host, process_lists, psql, wait_for
+from labtest import (ansible_playbook, assert_no_secret_in, assert_sampled_without_secrets, host, process_lists, psql,
+                     switch_and_archive)
 
 
 def major(db):
@@ -11,10 +12,8 @@ def major(db):
 
 
 def archive_everything(db):
-    segment = psql(db, "SELECT pg_walfile_name(pg_current_wal_lsn())")
-    psql(db, "SELECT pg_switch_wal()")
-    assert wait_for(lambda: psql(db, "SELECT coalesce(last_archived_wal, '') >= '%s' FROM pg_stat_archiver"
-                                 % segment) == "t", timeout=90), "WAL up to %s was not archived" % segment
+    segment, archived = switch_and_archive(db, timeout=90)
+    assert archived, "WAL up to %s was not archived" % segment
 
 
 def lose(db):

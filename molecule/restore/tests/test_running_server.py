@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from labtest import ansible_playbook, host, psql, wait_for
+from labtest import ansible_playbook, host, psql, switch_and_archive
 
 NAME, SERVICE, DATA = "rst-trixie", "postgresql@17-main", "/var/lib/postgresql/17/main"
 WALDUMP = "/usr/lib/postgresql/17/bin/pg_waldump"
@@ -134,11 +134,11 @@ def test_with_archiving_broken_the_restore_is_refused_before_postgresql_stops(ta
     finally:
         psql(NAME, "ALTER SYSTEM RESET archive_command")
         psql(NAME, "SELECT pg_reload_conf()")
-    # and archiving resumes: the backlog the refusal left (its WAL switches) reaches the repository host first
-    segment = psql(NAME, "SELECT pg_walfile_name(pg_current_wal_lsn())")
-    psql(NAME, "SELECT pg_switch_wal()")
-    assert wait_for(lambda: psql(NAME, "SELECT coalesce(last_archived_wal, '') >= '%s' FROM pg_stat_archiver"
-                                 % segment) == "t", timeout=300), archiver_report(NAME)
+    # and archiving resumes: the backlog the refusal left (its WAL switches) reaches the repository host first.
+    # The refusal's switch left the current segment empty, so switch_and_archive waits for the refused one (a
+    # segment named before the switch would wait for a checkpoint to write into it: up to checkpoint_timeout)
+    segment, archived = switch_and_archive(NAME, timeout=120)
+    assert archived, "%s was not archived: %s" % (segment, archiver_report(NAME))
 
 
 def archiver_report(name):
