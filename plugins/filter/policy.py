@@ -10,7 +10,7 @@ __metaclass__ = type
 from ansible.errors import AnsibleFilterError
 
 from ansible_collections.pgops.backup.plugins.module_utils.core.errors import PolicyError, ToolError
-from ansible_collections.pgops.backup.plugins.module_utils.drivers import pgbackrest, registry, walg
+from ansible_collections.pgops.backup.plugins.module_utils.drivers import barman, barman_output, pgbackrest, registry, walg
 from ansible_collections.pgops.backup.plugins.module_utils.policy import (
     normalize_policy, repository_choice, with_passphrases)
 from ansible_collections.pgops.backup.plugins.plugin_utils.jobs import cron_job
@@ -89,6 +89,9 @@ def backup_jobs(policy, cluster=None):
                 continue
             try:
                 argv = tool.expire_argv(repo) if kind == "expire" else tool.backup_argv(repo, kind)
+                if argv is None:
+                    # the tool applies it on its own (Barman's retention, in every barman cron run)
+                    continue
                 name = "%s-%s-%s" % (policy["stanza"], repo["name"], kind)
                 jobs.append(cron_job(name, name, when, argv, "%s.schedule.%s" % (repo["name"], kind)))
             except (ToolError, ValueError) as exc:
@@ -127,6 +130,28 @@ def walg_version(version_text):
     return ".".join(str(part) for part in version) if version else None
 
 
+def barman_server_settings(policy, db_host, cluster, version_text, backup_method, wal, connection, parallel_jobs):
+    """The server's section of /etc/barman.d/<stanza>.conf, as [setting, value] pairs, for the installed Barman (its
+    --version output); the error names the variable to fix."""
+    try:
+        repository = [repo for repo in policy["repositories"] if repo["type"] == "posix"][0]
+        return [list(pair) for pair in registry.driver_for(policy, cluster).server_settings(
+            repository, db_host, cluster, barman.version_tuple(version_text), backup_method=backup_method, wal=wal,
+            connection=connection, parallel_jobs=parallel_jobs)]
+    except (ToolError, ValueError) as exc:
+        _raise(exc)
+
+
+def barman_failed_checks(check_output, server, hints=False):
+    """The names of the checks `barman -f json check SERVER` failed (with hints: 'name: hint'); every check
+    counts as failed when the output is not Barman's JSON for the server."""
+    try:
+        found = barman_output.checks(check_output, server)
+    except ToolError as exc:
+        return ["barman check: %s" % exc] if hints else ["barman check"]
+    return ["%s: %s" % (c["name"], c["hint"]) if hints else c["name"] for c in found if not c["ok"]]
+
+
 class FilterModule(object):
     def filters(self):
         return {
@@ -138,6 +163,8 @@ class FilterModule(object):
             "pgbackrest_queue_max": pgbackrest_queue_max,
             "backup_jobs": backup_jobs,
             "tool_check_argv": tool_check_argv,
+            "barman_server_settings": barman_server_settings,
+            "barman_failed_checks": barman_failed_checks,
             "walg_config": walg_config,
             "walg_backup_support": walg_backup_support,
             "walg_version": walg_version,

@@ -20,6 +20,8 @@ from ansible_collections.pgops.backup.plugins.module_utils.core.cron import pars
 from ansible_collections.pgops.backup.plugins.module_utils.core.errors import PolicyError
 
 TOOLS = ("pgbackrest", "walg")
+# the tools a driver exists for; barman joins TOOLS once its role deploys it (issue 17)
+DRIVER_TOOLS = TOOLS + ("barman",)
 REPOSITORY_TYPES = ("posix", "s3")
 # the keys a repository takes: those of every type, then those of its own type
 REPOSITORY_KEYS = ("name", "type", "retention", "schedule", "encrypt", "cipher_passphrase")
@@ -36,7 +38,10 @@ URI_STYLES = ("host", "path")
 SCHEDULED_JOBS = ("full", "diff", "incr", "expire")
 DEFAULT_SCHEDULE = {"full": "30 1 * * 0", "diff": "30 1 * * 1-6", "incr": "", "expire": "45 3 * * *"}
 # a posix repository's directory when the policy names none (wal-g's file storage: WALG_FILE_PREFIX)
-DEFAULT_POSIX_PATH = {"pgbackrest": "/var/lib/pgbackrest", "walg": "/var/lib/walg"}
+DEFAULT_POSIX_PATH = {"pgbackrest": "/var/lib/pgbackrest", "walg": "/var/lib/walg", "barman": "/var/lib/barman"}
+# what Barman can compress WAL with (zstd, lz4 and lzma, as xz, only from Barman 3.12 on: the barman driver checks
+# the installed version)
+BARMAN_COMPRESSIONS = ("gzip", "bzip2", "zstd", "lz4", "lzma", "none")
 # archive_timeout below a minute fills the archive with mostly empty 16 MB segments.
 MIN_RPO_SECONDS = 60
 
@@ -222,9 +227,11 @@ def normalize_policy(tool="pgbackrest", stanza="main", rpo="5m", wal_level="repl
     if tool == "walg" and not repos[0].get("verify_tls", True):
         raise PolicyError("pg_backup_repositories[0].verify_tls", "this collection never turns TLS verification "
                           "off for wal-g; give the repository's CA with ca_file instead")
-    if check_text(repository_host, "pg_backup_repository_host") and tool != "pgbackrest":
-        raise PolicyError("pg_backup_repository_host", "a dedicated repository host is a pgBackRest feature: "
-                          "unset pg_backup_repository_host for %s, or keep pg_backup_tool: pgbackrest" % tool)
+    if check_text(repository_host, "pg_backup_repository_host") and tool == "walg":
+        raise PolicyError("pg_backup_repository_host", "wal-g has no repository host: unset "
+                          "pg_backup_repository_host for walg, or use pg_backup_tool: pgbackrest or barman")
+    if tool == "barman":
+        _check_barman(repos, global_schedule, compression)
     return {
         "tool": tool,
         "stanza": str(stanza),
@@ -236,6 +243,42 @@ def normalize_policy(tool="pgbackrest", stanza="main", rpo="5m", wal_level="repl
         "repositories": repos,
         "repository_host": repository_host or None,
     }
+
+
+def _check_barman(repos, global_schedule, compression):
+    """What Barman 3.4 and 3.13 cannot hold, refused by name before anything changes (docs/design/barman.md,
+    section 8), so that no part of the policy is silently ignored."""
+    if compression is not None and compression not in BARMAN_COMPRESSIONS:
+        raise PolicyError("pg_backup_compression", "Barman cannot compress with %s; use one of %s"
+                          % (compression, ", ".join(BARMAN_COMPRESSIONS)))
+    kinds = [repo["type"] for repo in repos]
+    if kinds.count("posix") != 1 or kinds.count("s3") > 1:
+        raise PolicyError("pg_backup_repositories", "Barman keeps one catalog per server: one posix repository (on "
+                          "the Barman server) and at most one s3 repository (its barman-cloud copy), got %s"
+                          % ", ".join("%s (%s)" % (repo["name"], repo["type"]) for repo in repos))
+    for kind in ("diff", "incr"):
+        if global_schedule[kind]:
+            raise PolicyError("pg_backup_schedule.%s" % kind, _BARMAN_FULL_ONLY % kind)
+    for position, repo in enumerate(repos):
+        variable = "pg_backup_repositories[%d]" % position
+        if repo["encrypt"]:
+            raise PolicyError(variable + ".encrypt", "Barman 3.4 and 3.13 cannot encrypt backups with a key of their "
+                              "own (GPG encryption arrives in Barman 3.14); set encrypt: false%s"
+                              % (" (s3 repositories are encrypted by default)" if repo["type"] == "s3" else ""))
+        if repo["retention"]["diff"] is not None:
+            raise PolicyError(variable + ".retention.diff", "Barman takes full backups only here, so there is no "
+                              "differential retention; remove diff")
+        for kind in ("diff", "incr"):
+            if repo["schedule"][kind]:
+                raise PolicyError("%s.schedule.%s" % (variable, kind), _BARMAN_FULL_ONLY % kind)
+        if repo["type"] == "s3" and not repo["verify_tls"]:
+            raise PolicyError(variable + ".verify_tls", "Barman's S3 client always verifies TLS; give the "
+                              "repository's CA with ca_file instead of verify_tls: false")
+
+
+_BARMAN_FULL_ONLY = ("Barman 3.4 has no incremental backups and 3.13's need PostgreSQL 17 with summarize_wal, so "
+                     "this collection schedules full backups only with Barman; set %s: \"\" (rsync backups with "
+                     "reuse_backup = link store unchanged files once)")
 
 
 def repositories_needing_passphrase(policy):
@@ -265,14 +308,15 @@ def minimal_policy(tool, stanza="main"):
     """The least policy a driver needs to list, take and restore backups, for modules that run without the
     roles' policy: the tool's own configuration file (pgbackrest.conf, .walg.json) holds the rest.
 
-    wal-g gets its one repository (index 1, named 'walg') so that inventory can name it; pgBackRest gets
-    none, and its inventory names each repository 'repo<N>' as info reports them.
+    wal-g and Barman get their one repository (index 1, named 'walg' or 'barman': Barman's own catalog) so that
+    inventory can name it; pgBackRest gets none, and its inventory names each repository 'repo<N>' as info reports
+    them.
     """
-    if tool not in TOOLS:
-        raise PolicyError("tool", "unknown tool %r; use one of %s" % (tool, ", ".join(TOOLS)))
+    if tool not in DRIVER_TOOLS:
+        raise PolicyError("tool", "unknown tool %r; use one of %s" % (tool, ", ".join(DRIVER_TOOLS)))
     if not NAME_RE.match(str(stanza or "")):
         raise PolicyError("stanza", "%r may hold letters, digits, '.', '_' and '-' only" % (stanza,))
-    repositories = [{"index": 1, "name": "walg"}] if tool == "walg" else []
+    repositories = [{"index": 1, "name": tool}] if tool in ("walg", "barman") else []
     return {"tool": tool, "stanza": str(stanza), "compression": None, "repositories": repositories}
 
 

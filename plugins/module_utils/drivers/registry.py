@@ -7,12 +7,13 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+from ansible_collections.pgops.backup.plugins.module_utils.drivers.barman import Barman
 from ansible_collections.pgops.backup.plugins.module_utils.drivers.pg_basebackup import BaseBackup
 from ansible_collections.pgops.backup.plugins.module_utils.drivers.pg_dump import LogicalDump
 from ansible_collections.pgops.backup.plugins.module_utils.drivers.pgbackrest import PgBackRest
 from ansible_collections.pgops.backup.plugins.module_utils.drivers.walg import WalG
 
-DRIVERS = {PgBackRest.name: PgBackRest, WalG.name: WalG}
+DRIVERS = {PgBackRest.name: PgBackRest, WalG.name: WalG, Barman.name: Barman}
 # the dumps role's kinds: dated directories on the host, not WAL archiving tools
 DRIVERS.update({LogicalDump.name: LogicalDump, BaseBackup.name: BaseBackup})
 

@@ -13,8 +13,9 @@ import pytest
 
 from ansible.errors import AnsibleFilterError
 
+from ansible_collections.pgops.backup.plugins.module_utils import policy as policy_module
 from ansible_collections.pgops.backup.plugins.filter.policy import (
-    FilterModule, archive_settings, backup_jobs, backup_policy, pgbackrest_config,
+    FilterModule, archive_settings, backup_jobs, backup_policy, barman_failed_checks, pgbackrest_config,
     policy_with_passphrases, repository_index, walg_backup_support, walg_config, walg_version)
 from ansible_collections.pgops.backup.plugins.plugin_utils.jobs import JOB_WRAPPER
 
@@ -76,7 +77,8 @@ def filter_error(function, *args, **kwargs):
 def test_filters_are_registered():
     assert sorted(FilterModule().filters()) == sorted([
         "backup_policy", "policy_with_passphrases", "archive_settings", "pgbackrest_config", "repository_index",
-        "backup_jobs", "tool_check_argv", "walg_config", "walg_backup_support", "walg_version", "pgbackrest_queue_max"])
+        "backup_jobs", "tool_check_argv", "walg_config", "walg_backup_support", "walg_version", "pgbackrest_queue_max",
+        "barman_server_settings", "barman_failed_checks"])
 
 
 class TestBackupPolicy:
@@ -333,3 +335,26 @@ class TestRepositoryIndex:
 
     def test_wal_g_has_one(self):
         assert "of one of 1 (offsite)" in filter_error(repository_index, walg_policy(), 2, "restore_repository")
+
+
+def test_barman_schedules_its_backups_and_leaves_retention_to_barman_cron(monkeypatch):
+    # barman is not among the tools users may name until its role deploys it (issue 17)
+    monkeypatch.setattr(policy_module, "TOOLS", policy_module.DRIVER_TOOLS)
+    policy = backup_policy(variables(tool="barman", repository_host="barman1",
+                                     repositories=[{"name": "local", "type": "posix", "retention": {"full": 2}}],
+                                     schedule={"full": "30 1 * * *", "diff": "", "incr": "", "expire": "45 3 * * *"}))
+    (job,) = backup_jobs(policy)
+    assert job["name"] == "pgops.backup main-local-full"
+    assert shlex.split(job["job"])[3:] == ["/usr/bin/barman", "-q", "backup", "--wait", "--wait-timeout", "270", "main"]
+
+
+def test_barmans_failed_checks_are_named_with_their_hints(fixture_text):
+    text = fixture_text("barman/check-receive-wal-stopped-bookworm.captured.json")
+    assert sorted(barman_failed_checks(text, "main")) == ["receive_wal_running", "replication_slot"]
+    assert "replication_slot: slot 'barman_main' not active: is 'receive-wal' running?" in barman_failed_checks(
+        text, "main", hints=True)
+    assert barman_failed_checks(fixture_text("barman/check-bookworm.captured.json"), "main") == []
+
+
+def test_output_that_is_not_barmans_counts_as_a_failed_check():
+    assert barman_failed_checks("Traceback (most recent call last):", "main") == ["barman check"]

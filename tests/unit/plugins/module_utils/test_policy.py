@@ -493,7 +493,7 @@ class TestMinimalPolicy:
         assert minimal_policy("walg", "prod") == {"tool": "walg", "stanza": "prod", "compression": None,
                                                   "repositories": [{"index": 1, "name": "walg"}]}
 
-    @pytest.mark.parametrize("tool, stanza, variable", [("barman", "main", "tool"), ("pgbackrest", "a b", "stanza"),
+    @pytest.mark.parametrize("tool, stanza, variable", [("bacula", "main", "tool"), ("pgbackrest", "a b", "stanza"),
                                                         ("walg", "", "stanza"), (None, "main", "tool"),
                                                         ("pgbackrest", "main\n", "stanza")])
     def test_refused(self, tool, stanza, variable):
