@@ -30,8 +30,9 @@ USER, STREAMING_USER = "barman", "streaming_barman"
 # WAL compression per policy word, and the Barman release that first has it (3.12 added xz, zstd and lz4)
 WAL_COMPRESSION = {"gzip": ("gzip", (0, 0)), "bzip2": ("bzip2", (0, 0)), "zstd": ("zstd", (3, 12)),
                    "lz4": ("lz4", (3, 12)), "lzma": ("xz", (3, 12))}
-# the policy's null: the best each release has
-DEFAULT_WAL_COMPRESSION = (((3, 12), "zstd"), ((0, 0), "gzip"))
+# the policy's null: gzip on every release (3.13's zstd and lz4 need python3-zstandard or python3-lz4, which the
+# barman package does not pull in: without them each segment fails to archive, over and over)
+DEFAULT_WAL_COMPRESSION = (((0, 0), "gzip"),)
 # a scheduled backup waits for its last WAL segment (3.13's --wait does not switch it): archive_timeout bounds
 # that, and the next `barman cron` minute moves the segment into the archive
 WAIT_MARGIN_SECONDS = 120

@@ -103,7 +103,7 @@ def test_retention_becomes_barmans_retention_policy(retention, expected):
 
 
 @pytest.mark.parametrize("compression, version, expected", [
-    (None, V34, "gzip"), (None, V313, "zstd"), ("gzip", V34, "gzip"), ("bzip2", V313, "bzip2"),
+    (None, V34, "gzip"), (None, V313, "gzip"), ("gzip", V34, "gzip"), ("bzip2", V313, "bzip2"),
     ("lzma", V313, "xz"), ("lz4", V313, "lz4"), ("none", V34, None)])
 def test_wal_compression_follows_the_policy_on_each_release(compression, version, expected):
     assert wal_compression(compression, version) == expected
