@@ -22,7 +22,6 @@ from ansible_collections.pgops.backup.plugins.module_utils.drivers import barman
 from ansible_collections.pgops.backup.plugins.module_utils.drivers.base import BackupTool
 
 BINARY = "/usr/bin/barman"
-CONFIG_DIR = "/etc/barman.d"
 BACKUP_METHODS = ("postgres", "rsync")
 WAL_MODES = ("streaming", "archive_command")
 # the database roles Barman connects as: one for its queries, one with REPLICATION for pg_basebackup and receive-wal
@@ -32,7 +31,7 @@ WAL_COMPRESSION = {"gzip": ("gzip", (0, 0)), "bzip2": ("bzip2", (0, 0)), "zstd":
                    "lz4": ("lz4", (3, 12)), "lzma": ("xz", (3, 12))}
 # the policy's null: gzip on every release (3.13's zstd and lz4 need python3-zstandard or python3-lz4, which the
 # barman package does not pull in: without them each segment fails to archive, over and over)
-DEFAULT_WAL_COMPRESSION = (((0, 0), "gzip"),)
+DEFAULT_WAL_COMPRESSION = "gzip"
 # a scheduled backup waits for its last WAL segment (3.13's --wait does not switch it): archive_timeout bounds
 # that, and the next `barman cron` minute moves the segment into the archive
 WAIT_MARGIN_SECONDS = 120
@@ -70,7 +69,7 @@ def wal_compression(compression, version):
     if compression == "none":
         return None
     if compression is None:
-        return [name for since, name in DEFAULT_WAL_COMPRESSION if tuple(version[:2]) >= since][0]
+        return DEFAULT_WAL_COMPRESSION
     if compression not in WAL_COMPRESSION:
         raise ToolError("pg_backup_compression: Barman cannot compress with %s" % compression)
     name, since = WAL_COMPRESSION[compression]
@@ -130,9 +129,6 @@ class Barman(BackupTool):
 
     def version_argv(self):
         return [self.binary, "--version"]
-
-    def replication_status_argv(self):
-        return [self.binary, "-f", "json", "replication-status", "--target", "wal-streamer", self._server()]
 
     def inventory(self, run):
         """Barman's catalog as repository 1: its DONE backups (show-backup each) and the archive from the oldest
