@@ -88,14 +88,15 @@ for s in "${asked[@]}"; do
   else steps+=("$s"); fi
 done
 started=$(date +%s)
-ensure_ready || die "could not install the Python dependencies"
 logs=$REPO/.cache/test-logs
 mkdir -p "$logs"
-# The lab (cached after the first run) builds while the quick steps run: on a fresh machine that is most of it
+# The lab (cached after the first run) builds while the controller's virtualenv installs and the quick steps run: on
+# a fresh machine that is most of it (the lab needs no virtualenv; their apt installs take turns on one lock)
 lab_pid=""
 for s in "${steps[@]}"; do
   case "$s" in molecule:*|demo) ensure_lab >"$logs/lab.log" 2>&1 & lab_pid=$!; break ;; esac
 done
+ensure_ready || die "could not install the Python dependencies"
 
 passed=0 failed=0 report=()
 record() {  # step, exit status, seconds

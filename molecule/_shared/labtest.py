@@ -165,10 +165,20 @@ def wait_for(predicate, timeout, interval=2):
         time.sleep(interval)
 
 
+def previous_segment(segment):
+    """The WAL segment before one (16 MB segments: 256 to a log id), on the same timeline."""
+    timeline, log, seg = segment[:8], int(segment[8:16], 16), int(segment[16:24], 16)
+    log, seg = (log, seg - 1) if seg else (log - 1, 0xFF)
+    return "%s%08X%08X" % (timeline, log, seg)
+
+
 def switch_and_archive(name, timeout=120, interval=2):
     """The server's current WAL segment closed (pg_switch_wal) and waited for in pg_stat_archiver: (the segment,
-    whether it was archived within timeout seconds)."""
-    segment = psql(name, "SELECT pg_walfile_name(pg_switch_wal())")
+    whether it was archived within timeout seconds). The segment waited for is the one before the insert position
+    after the switch: the one the switch closed, or, when the switch had nothing to close (an empty segment: a
+    no-op whose result names the open segment), the one an earlier switch closed."""
+    psql(name, "SELECT pg_switch_wal()")
+    segment = previous_segment(psql(name, "SELECT pg_walfile_name(pg_current_wal_insert_lsn())"))
     archived = wait_for(lambda: psql(name, "SELECT coalesce(last_archived_wal, '') >= '%s' FROM pg_stat_archiver"
                                      % segment) == "t", timeout, interval)
     return segment, archived

@@ -135,8 +135,8 @@ def test_with_archiving_broken_the_restore_is_refused_before_postgresql_stops(ta
         psql(NAME, "ALTER SYSTEM RESET archive_command")
         psql(NAME, "SELECT pg_reload_conf()")
     # and archiving resumes: the backlog the refusal left (its WAL switches) reaches the repository host first.
-    # The refusal's switch left the current segment empty, so switch_and_archive waits for the refused one (a
-    # segment named before the switch would wait for a checkpoint to write into it: up to checkpoint_timeout)
+    # The refusal's switch left the current segment empty, so switch_and_archive waits for the refused one (the
+    # open segment's name, which a no-op switch returns, would wait for a checkpoint to fill it: checkpoint_timeout)
     segment, archived = switch_and_archive(NAME, timeout=120)
     assert archived, "%s was not archived: %s" % (segment, archiver_report(NAME))
 
