@@ -13,16 +13,16 @@ options:
   tool:
     description:
       - The backup tool, configured on the host by the collection's roles (pgBackRest reads
-        /etc/pgbackrest/pgbackrest.conf, wal-g the user's ~/.walg.json).
+        /etc/pgbackrest/pgbackrest.conf, wal-g the user's ~/.walg.json, Barman /etc/barman.d).
       - Run the module as the user that owns the tool's configuration (C(become_user) postgres, or
-        pgbackrest on a pgBackRest repository host).
+        pgbackrest on a pgBackRest repository host); Barman's modules run on the Barman server as barman.
       - V(logical) and V(base) are the pgops.backup.dumps role's backups (pg_dump and pg_basebackup into
         dated directories on the host, see its settings in /etc/pgops-backup/dumps.json); run as postgres.
     type: str
-    choices: [pgbackrest, walg, logical, base]
+    choices: [pgbackrest, walg, barman, logical, base]
     default: pgbackrest
   stanza:
-    description: The backup set (pgBackRest's stanza; ignored by wal-g).
+    description: The backup set (pgBackRest's stanza, Barman's server name; ignored by wal-g).
     type: str
     default: main
 """

@@ -20,6 +20,17 @@ def _raise(exc):
     raise AnsibleFilterError("pgops.backup policy: %s" % exc)
 
 
+def _failing_with_its_message(function):
+    """A filter whose ToolError or ValueError fails the task with the error's own message."""
+    def filtered(*args, **kwargs):
+        try:
+            return function(*args, **kwargs)
+        except (ToolError, ValueError) as exc:
+            _raise(exc)
+    filtered.__name__, filtered.__doc__ = function.__name__, function.__doc__
+    return filtered
+
+
 def backup_policy(variables):
     """Validate the pg_backup_* variables (a dict without the prefix) and return the full policy."""
     try:
@@ -116,12 +127,10 @@ def walg_config(policy, cluster, cores, delta_max_steps=0, libsodium_key=None, b
         _raise(exc)
 
 
+@_failing_with_its_message
 def walg_backup_support(version_text, pg_major):
     """Whether the installed wal-g (its --version output) can take base backups of this PostgreSQL."""
-    try:
-        return walg.backup_support(version_text, pg_major)
-    except ValueError as exc:
-        _raise(exc)
+    return walg.backup_support(version_text, pg_major)
 
 
 def walg_version(version_text):
@@ -140,6 +149,19 @@ def barman_server_settings(policy, db_host, cluster, version_text, backup_method
             connection=connection, parallel_jobs=parallel_jobs)]
     except (ToolError, ValueError) as exc:
         _raise(exc)
+
+
+@_failing_with_its_message
+def barman_argv(policy, action):
+    """A Barman upkeep command line of the policy's server, as the driver builds it (cron, stop-receive-wal,
+    show-server)."""
+    return registry.driver_for(policy).maintenance_argv(action)
+
+
+@_failing_with_its_message
+def barman_streaming_directory(show_server_output, server):
+    """receive-wal's directory, from `barman -f json show-server SERVER`."""
+    return barman_output.streaming_directory(show_server_output, server)
 
 
 def barman_failed_checks(check_output, server, hints=False):
@@ -165,6 +187,8 @@ class FilterModule(object):
             "tool_check_argv": tool_check_argv,
             "barman_server_settings": barman_server_settings,
             "barman_failed_checks": barman_failed_checks,
+            "barman_argv": barman_argv,
+            "barman_streaming_directory": barman_streaming_directory,
             "walg_config": walg_config,
             "walg_backup_support": walg_backup_support,
             "walg_version": walg_version,

@@ -19,9 +19,7 @@ from ansible_collections.pgops.backup.plugins.module_utils.core.checks import (
 from ansible_collections.pgops.backup.plugins.module_utils.core.cron import parse_cron
 from ansible_collections.pgops.backup.plugins.module_utils.core.errors import PolicyError
 
-TOOLS = ("pgbackrest", "walg")
-# the tools a driver exists for; barman joins TOOLS once its role deploys it (issue 17)
-DRIVER_TOOLS = TOOLS + ("barman",)
+TOOLS = ("pgbackrest", "walg", "barman")
 REPOSITORY_TYPES = ("posix", "s3")
 # the keys a repository takes: those of every type, then those of its own type
 REPOSITORY_KEYS = ("name", "type", "retention", "schedule", "encrypt", "cipher_passphrase")
@@ -230,6 +228,9 @@ def normalize_policy(tool="pgbackrest", stanza="main", rpo="5m", wal_level="repl
     if check_text(repository_host, "pg_backup_repository_host") and tool == "walg":
         raise PolicyError("pg_backup_repository_host", "wal-g has no repository host: unset "
                           "pg_backup_repository_host for walg, or use pg_backup_tool: pgbackrest or barman")
+    if tool == "barman" and not check_text(repository_host, "pg_backup_repository_host"):
+        raise PolicyError("pg_backup_repository_host", "Barman runs on a Barman server that pulls backups and WAL "
+                          "from this host; set pg_backup_repository_host to that server's inventory name")
     if tool == "barman":
         _check_barman(repos, global_schedule, compression)
     return {
@@ -274,11 +275,16 @@ def _check_barman(repos, global_schedule, compression):
         if repo["type"] == "s3" and not repo["verify_tls"]:
             raise PolicyError(variable + ".verify_tls", "Barman's S3 client always verifies TLS; give the "
                               "repository's CA with ca_file instead of verify_tls: false")
+    if "s3" in kinds:
+        # refused rather than ignored until the role deploys barman-cloud (issue 17): a copy the user declared
+        # and never got is worse than none
+        raise PolicyError("pg_backup_repositories[%d]" % kinds.index("s3"), "the barman-cloud copy of a Barman "
+                          "catalog to S3 is not deployed by this collection yet; remove the s3 repository, or use "
+                          "pg_backup_tool: pgbackrest or walg for an S3 repository")
 
 
 _BARMAN_FULL_ONLY = ("Barman 3.4 has no incremental backups and 3.13's need PostgreSQL 17 with summarize_wal, so "
-                     "this collection schedules full backups only with Barman; set %s: \"\" (rsync backups with "
-                     "reuse_backup = link store unchanged files once)")
+                     "this collection schedules full backups only with Barman; set %s: \"\"")
 
 
 def repositories_needing_passphrase(policy):
@@ -312,8 +318,8 @@ def minimal_policy(tool, stanza="main"):
     inventory can name it; pgBackRest gets none, and its inventory names each repository 'repo<N>' as info reports
     them.
     """
-    if tool not in DRIVER_TOOLS:
-        raise PolicyError("tool", "unknown tool %r; use one of %s" % (tool, ", ".join(DRIVER_TOOLS)))
+    if tool not in TOOLS:
+        raise PolicyError("tool", "unknown tool %r; use one of %s" % (tool, ", ".join(TOOLS)))
     if not NAME_RE.match(str(stanza or "")):
         raise PolicyError("stanza", "%r may hold letters, digits, '.', '_' and '-' only" % (stanza,))
     repositories = [{"index": 1, "name": tool}] if tool in ("walg", "barman") else []

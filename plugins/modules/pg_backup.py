@@ -10,7 +10,7 @@ __metaclass__ = type
 DOCUMENTATION = r"""
 ---
 module: pg_backup
-short_description: Take a PostgreSQL backup with pgBackRest or wal-g, unless a fresh one exists
+short_description: Take a PostgreSQL backup with pgBackRest, wal-g or Barman, unless a fresh one exists
 description:
   - Takes a backup with the configured tool and returns it as the tool lists it afterwards.
   - With O(max_age) it does nothing when a successful backup younger than that exists in the repository.
@@ -25,13 +25,14 @@ options:
   type:
     description:
       - Kind of backup. pgBackRest takes V(full), V(diff) and V(incr); wal-g takes V(full) and V(delta)
-        (a delta when WALG_DELTA_MAX_STEPS allows one, else a full backup); V(logical) and V(base) (the
+        (a delta when WALG_DELTA_MAX_STEPS allows one, else a full backup); Barman takes V(full) (on the Barman
+        server, waiting until the backup's WAL is archived); V(logical) and V(base) (the
         pgops.backup.dumps role's backups, taken by its job script with its settings) take V(full) only.
     type: str
     choices: [full, diff, incr, delta]
     default: full
   repository:
-    description: pgBackRest repository index (repo1 is 1). wal-g has one repository.
+    description: pgBackRest repository index (repo1 is 1). wal-g and Barman have one repository.
     type: int
     default: 1
   max_age:
@@ -67,6 +68,13 @@ EXAMPLES = r"""
     tool: walg
   become: true
   become_user: postgres
+
+- name: A Barman backup, on the Barman server, unless one from the last day is there
+  pgops.backup.pg_backup:
+    tool: barman
+    max_age: 1d
+  become: true
+  become_user: barman
 """
 
 RETURN = r"""

@@ -13,9 +13,10 @@ module: pg_backup_info
 short_description: Report the backups in each repository and the cluster's archiving state
 description:
   - Returns the backups in each repository and the WAL archive's range, as the tool lists them
-    (C(pgbackrest info --output=json), C(wal-g backup-list --detail --json)).
+    (C(pgbackrest info --output=json), C(wal-g backup-list --detail --json), Barman's C(list-backups) and
+    C(show-backup) in JSON on the Barman server).
   - Returns the local cluster's archiving state from pg_stat_archiver when there is a local cluster
-    (a pgBackRest repository host has none).
+    (a pgBackRest repository host has none), except with Barman, which streams WAL instead.
   - Changes nothing.
 version_added: "0.1.0"
 author: pgops.backup developers (@pgops)
@@ -142,7 +143,9 @@ def main():
         result["repositories"] = tool.inventory(run)["repositories"]
     except (ToolError, ValueError) as exc:
         module.fail_json(msg=str(exc))
-    if module.params["archiver"] and cluster and cluster["running"]:
+    # Barman streams WAL (receive-wal), so pg_stat_archiver says nothing of it; and a Barman server's own cluster,
+    # if it has one, is not the one backed up
+    if module.params["archiver"] and cluster and cluster["running"] and tool.name != "barman":
         try:
             conn = connect(cluster["socket_dir"], cluster["port"])
             try:

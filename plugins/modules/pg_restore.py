@@ -236,13 +236,13 @@ def main():
     argument_spec.update(logical_argument_spec())
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True,
                            required_if=[("tool", "logical", ["database"]), ("tool", "pgbackrest", ["data_directory"]),
-                                        ("tool", "walg", ["data_directory"])])
+                                        ("tool", "walg", ["data_directory"]), ("tool", "barman", ["data_directory"])])
     params = module.params
     if params["tool"] == "logical":
         restore_logical(module, local_cluster(module), tool_for(module)[2])
     if params["tool"] == "base":
         module.fail_json(msg="tool: a base backup is restored by unpacking it (see the README); pg_restore restores "
-                             "pgbackrest, walg and logical backups")
+                             "pgbackrest, walg, barman and logical backups")
     data_directory = params["data_directory"].rstrip("/")
     try:
         target = check_reachable(normalize_target(params["target"]))
@@ -275,8 +275,8 @@ def main():
     tool, dummy, run = tool_for(module)
     try:
         backup = params["backup"]
-        # a time or LSN target starts from the newest backup before it (wal-g cannot choose one itself)
-        choose = backup is None and (params["tool"] == "walg" or target["type"] in ("time", "lsn"))
+        # a time or LSN target starts from the newest backup before it (wal-g and Barman are told which)
+        choose = backup is None and (params["tool"] in ("walg", "barman") or target["type"] in ("time", "lsn"))
         # read once for both the choice and check mode's plan
         inventory = tool.inventory(run) if choose or module.check_mode else None
         if choose:

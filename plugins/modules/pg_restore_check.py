@@ -143,7 +143,7 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.pgops.backup.plugins.module_utils.core.targets import check_reachable, normalize_target
 from ansible_collections.pgops.backup.plugins.module_utils.module_support import (
-    LOCAL_KINDS, target_argument_spec, tool_argument_spec, tool_for)
+    LOCAL_KINDS, refuse_barman_until_drilled, target_argument_spec, tool_argument_spec, tool_for)
 from ansible_collections.pgops.backup.plugins.module_utils.restore.physical import data_directory_state, free_port
 from ansible_collections.pgops.backup.plugins.module_utils.restore.scratch import ScratchCluster, restore_and_check
 
@@ -172,6 +172,7 @@ def main():
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
     params = module.params
     result = dict(changed=False, passed=False)
+    refuse_barman_until_drilled(module, "pg_restore_check")
     if params["tool"] in LOCAL_KINDS:
         module.fail_json(msg="tool: pg_restore_check proves physical backups of pgbackrest and walg; a %s backup is "
                              "checked by restoring it (%s)" % (params["tool"], LOCAL_RESTORE[params["tool"]]), **result)

@@ -111,6 +111,25 @@ def recovery_time(value):
     return text + (zone or "")
 
 
+# recovery_target_* for each target type that carries a value
+RECOVERY_TARGET_SETTINGS = {"time": "recovery_target_time", "lsn": "recovery_target_lsn",
+                            "xid": "recovery_target_xid", "name": "recovery_target_name"}
+
+
+def recovery_target_settings(target, target_action):
+    """The postgresql.auto.conf settings that stop recovery at a normalized target and do target_action there; none
+    for latest, which replays the whole archive (in standby mode, so PostgreSQL never promotes by itself)."""
+    settings = {}
+    if target["type"] in RECOVERY_TARGET_SETTINGS:
+        value = recovery_time(target["value"]) if target["type"] == "time" else target["value"]
+        settings[RECOVERY_TARGET_SETTINGS[target["type"]]] = value
+    elif target["type"] == "immediate":
+        settings["recovery_target"] = "immediate"
+    if target["type"] != "latest":
+        settings["recovery_target_action"] = check_target_action(target_action)
+    return settings
+
+
 def lsn_value(text):
     """An LSN 'X/Y' as the number PostgreSQL compares."""
     high, dummy, low = str(text).partition("/")

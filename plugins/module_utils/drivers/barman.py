@@ -15,13 +15,18 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import os
 import re
 
 from ansible_collections.pgops.backup.plugins.module_utils.core.errors import ToolError
+from ansible_collections.pgops.backup.plugins.module_utils.core.targets import (
+    check_backup_label, check_data_directory, normalize_target, recovery_target_settings)
 from ansible_collections.pgops.backup.plugins.module_utils.drivers import barman_output
 from ansible_collections.pgops.backup.plugins.module_utils.drivers.base import BackupTool
 
 BINARY = "/usr/bin/barman"
+# where the barman role writes each server's section: present on the Barman server only
+CONFIG_DIR = "/etc/barman.d"
 BACKUP_METHODS = ("postgres", "rsync")
 WAL_MODES = ("streaming", "archive_command")
 # the database roles Barman connects as: one for its queries, one with REPLICATION for pg_basebackup and receive-wal
@@ -35,6 +40,10 @@ DEFAULT_WAL_COMPRESSION = "gzip"
 # a scheduled backup waits for its last WAL segment (3.13's --wait does not switch it): archive_timeout bounds
 # that, and the next `barman cron` minute moves the segment into the archive
 WAIT_MARGIN_SECONDS = 120
+# what a database host's postgres reaches its Barman server by: the Host entry in ~/.ssh/config that the barman
+# role writes (address, user barman, host key alias), one per server name
+GATE_HOST_PREFIX = "pgops-barman-"
+SSH_OPTIONS = ["-q", "-o", "BatchMode=yes"]
 _VERSION_RE = re.compile(r"^\s*(\d+)\.(\d+)\.(\d+)\b")
 # a libpq conninfo value this driver writes unquoted: no space, quote, backslash or '='
 _CONNINFO_VALUE_RE = re.compile(r"^[^\s'\"\\=]+$")
@@ -90,13 +99,36 @@ def _conninfo(parts):
     return " ".join(words)
 
 
+def gate_host(stanza):
+    return GATE_HOST_PREFIX + stanza
+
+
+def on_database_host(stanza):
+    """Whether this host reaches the server's Barman through the gate: it holds no section for it."""
+    return not os.path.exists(os.path.join(CONFIG_DIR, stanza + ".conf"))
+
+
 class Barman(BackupTool):
+    """On the Barman server (gate None) every command line runs Barman itself; on the database host
+    (gate=True) it is a request over SSH to the server's gate (barman_gate), which runs the same command line
+    there."""
+
     name = "barman"
     binary = BINARY
     backup_types = ("full",)
 
+    def __init__(self, policy, cluster=None, gate=False):
+        super(Barman, self).__init__(policy, cluster)
+        self.gate = gate
+
     def _server(self):
         return self.policy["stanza"]
+
+    def _ask(self, words, argv):
+        """argv on the Barman server; the request words over SSH from the database host."""
+        if self.gate:
+            return ["ssh"] + SSH_OPTIONS + [gate_host(self._server())] + list(words)
+        return argv
 
     def _local(self, repository):
         """Barman's own catalog is the posix repository (index 1 in every policy Barman accepts)."""
@@ -119,26 +151,79 @@ class Barman(BackupTool):
         return None
 
     def check_argv(self):
-        return [self.binary, "-f", "json", "check", self._server()]
+        return self._ask(["check"], [self.binary, "-f", "json", "check", self._server()])
 
     def list_backups_argv(self):
-        return [self.binary, "-f", "json", "list-backups", self._server()]
+        return self._ask(["list-backups"], [self.binary, "-f", "json", "list-backups", self._server()])
 
     def show_backup_argv(self, label):
-        return [self.binary, "-f", "json", "show-backup", self._server(), label]
+        return self._ask(["show-backup", label], [self.binary, "-f", "json", "show-backup", self._server(), label])
+
+    def get_wal_argv(self, name):
+        """One WAL file (segment or history) on stdout, decompressed: what restore_command fetches."""
+        return self._ask(["get-wal", name], [self.binary, "get-wal", self._server(), name])
+
+    def recover_argv(self, label, data_directory, standby=False, remote_ssh=None):
+        """`barman recover` of a backup into data_directory on remote_ssh (postgres@<database host>), run on the
+        Barman server. --get-wal copies no WAL (restore_command fetches it, and the module sets its own);
+        --standby-mode writes standby.signal (latest: PostgreSQL waits at the end instead of promoting). Barman is
+        never given a target: the module writes those settings itself, the same for every Barman release
+        (3.4's --target-time with a WAL copy could miss segments)."""
+        argv = [self.binary, "-f", "json", "recover"]
+        if remote_ssh:
+            argv += ["--remote-ssh-command", " ".join(["ssh"] + SSH_OPTIONS + [remote_ssh])]
+        argv += ["--get-wal"] + (["--standby-mode"] if standby else [])
+        return argv + [self._server(), label, data_directory]
+
+    def restore_command(self):
+        """restore_command of a cluster restored from this server: get-wal through the gate on the database host,
+        Barman itself on the Barman server (a drill's scratch cluster runs as barman there)."""
+        return " ".join(self.get_wal_argv("%f")) + " > %p"
+
+    def restore_plan(self, data_directory, backup=None, target=None, target_action="pause", delta=False,
+                     primary=False, repository=None):
+        """`barman recover` through the gate into an empty or missing data directory, then the module's recovery
+        settings: the target (latest: standby mode), get-wal as restore_command, archive_mode off for a copy."""
+        if delta:
+            raise ValueError("delta: Barman restores into an empty or missing directory only; delta restore is a "
+                             "pgBackRest feature")
+        if repository not in (None, 1, "1"):
+            raise ValueError("repository: Barman restores from its own catalog (repository 1), not %r" % (repository,))
+        data_directory = check_data_directory(data_directory)
+        target = normalize_target(target)
+        label = check_backup_label(backup) if backup else "latest"
+        latest = target["type"] == "latest"
+        words = ["recover", label, data_directory] + (["standby"] if latest else [])
+        settings = {"restore_command": self.restore_command()}
+        settings.update(recovery_target_settings(target, target_action))
+        if not primary:
+            settings["archive_mode"] = "off"
+        return {"argv": self._ask(words, self.recover_argv(label, data_directory, standby=latest)),
+                "auto_conf": settings, "recovery_signal": not latest, "standby_signal": latest}
 
     def version_argv(self):
         return [self.binary, "--version"]
+
+    def maintenance_argv(self, action):
+        """The Barman server's own upkeep, run there as barman: 'cron' (starts receive-wal, archives what it
+        streamed, applies retention), 'stop-receive-wal', 'show-server' (its settings and directories, JSON)."""
+        commands = {"cron": ["-q", "cron"], "stop-receive-wal": ["receive-wal", "--stop", self._server()],
+                    "show-server": ["-f", "json", "show-server", self._server()]}
+        if action not in commands:
+            raise ValueError("no Barman upkeep %r; known: %s" % (action, ", ".join(sorted(commands))))
+        return [self.binary] + commands[action]
+
+    def wal_catalog_argv(self):
+        """Barman's catalog of archived WAL, every timeline (sync-info prints its xlogdb as JSON)."""
+        return self._ask(["sync-info"], [self.binary, "sync-info", self._server()])
 
     def inventory(self, run):
         """Barman's catalog as repository 1: its DONE backups (show-backup each) and the archive from the oldest
         backup's first segment (wal_retention_policy main removes older WAL) to the newest archived one."""
         server = self._server()
-        backups, newest = [], None
-        for label in barman_output.backup_labels(run(self.list_backups_argv()), server):
-            text = run(self.show_backup_argv(label))
-            backups.append(barman_output.inventory_backup(text, server))
-            newest = barman_output.newest_archived_segment(text, server) or newest
+        backups = [barman_output.inventory_backup(run(self.show_backup_argv(label)), server)
+                   for label in barman_output.backup_labels(run(self.list_backups_argv()), server)]
+        newest = barman_output.newest_archived_segment(run(self.wal_catalog_argv())) if backups else None
         repositories = self.policy.get("repositories") or [{}]
         return {"repositories": [{
             "index": 1, "name": repositories[0].get("name") or "barman", "status": "ok", "backups": backups,

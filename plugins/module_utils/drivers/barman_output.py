@@ -13,10 +13,12 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import json
+import re
 
 from ansible_collections.pgops.backup.plugins.module_utils.core.errors import ToolError
 
 DONE = "DONE"
+_SEGMENT_RE = re.compile(r"^[0-9A-F]{24}$")
 # the application_name of Barman's receive-wal (its streaming_archiver_name default)
 RECEIVE_WAL_NAME = "barman_receive_wal"
 # show-backup's backup_type (3.13; 3.4 has none: every backup is full) in BackupTool.inventory()'s words
@@ -85,11 +87,26 @@ def inventory_backup(text, server, repository=1):
     }
 
 
-def newest_archived_segment(text, server):
-    """The newest WAL segment in the server's archive, from ``show-backup SERVER latest`` (wal_information's
-    last_available); None without one."""
-    wal = server_section(text, server, "show-backup").get("wal_information") or {}
-    return wal.get("last_available") or None
+def newest_archived_segment(text):
+    """The newest WAL segment in Barman's archive, on any timeline, from ``sync-info SERVER`` (its xlogdb as JSON;
+    show-backup's last_available counts the backup's own timeline only, so after a restore it would end the archive
+    at the old timeline); None without one. Newest: the highest timeline's latest, as recovery_target_timeline
+    latest replays it."""
+    try:
+        data = json.loads(text or "")
+        names = [str(wal["name"]) for wal in data["wals"]]
+    except (ValueError, KeyError, TypeError):
+        raise ToolError("barman sync-info did not print its catalog: %s" % (text or "").strip()[:300])
+    segments = [name for name in names if _SEGMENT_RE.match(name)]
+    return max(segments) if segments else None
+
+
+def streaming_directory(text, server):
+    """Where receive-wal writes (its .partial segment), from ``show-server``."""
+    directory = server_section(text, server, "show-server").get("streaming_wals_directory")
+    if not directory:
+        raise ToolError("barman show-server names no streaming_wals_directory for %s" % server)
+    return directory
 
 
 def checks(text, server):

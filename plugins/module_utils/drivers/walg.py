@@ -20,7 +20,7 @@ from numbers import Integral
 
 from ansible_collections.pgops.backup.plugins.module_utils.core.errors import ToolError
 from ansible_collections.pgops.backup.plugins.module_utils.core.targets import (
-    check_backup_label, check_data_directory, check_target_action, normalize_target, recovery_time)
+    check_backup_label, check_data_directory, check_target_action, normalize_target, recovery_target_settings)
 from ansible_collections.pgops.backup.plugins.module_utils.core.timestamps import epoch_seconds, to_epoch
 from ansible_collections.pgops.backup.plugins.module_utils.drivers.base import BackupTool
 from ansible_collections.pgops.backup.plugins.module_utils.policy import WALG_COMPRESSIONS
@@ -54,9 +54,6 @@ _VERSION_RE = re.compile(r"^v?(\d+)\.(\d+)\.(\d+)(?:[-+.~][0-9A-Za-z.+~-]*)?$")
 _DELTA_MARK = "_D_"
 REPOSITORY_NAME = "walg"
 LATEST = "LATEST"
-# recovery_target_* for each target type that carries a value
-RECOVERY_TARGET_SETTINGS = {"time": "recovery_target_time", "lsn": "recovery_target_lsn",
-                            "xid": "recovery_target_xid", "name": "recovery_target_name"}
 
 
 def _lsn(value):
@@ -278,13 +275,7 @@ class WalG(BackupTool):
         check_target_action(target_action)
         label = check_backup_label(backup) if backup else LATEST
         settings = {"restore_command": self.restore_command()}
-        if target["type"] in RECOVERY_TARGET_SETTINGS:
-            value = recovery_time(target["value"]) if target["type"] == "time" else target["value"]
-            settings[RECOVERY_TARGET_SETTINGS[target["type"]]] = value
-        elif target["type"] == "immediate":
-            settings["recovery_target"] = "immediate"
-        if target["type"] != "latest":
-            settings["recovery_target_action"] = target_action
+        settings.update(recovery_target_settings(target, target_action))
         if not primary:
             settings["archive_mode"] = "off"
         latest = target["type"] == "latest"

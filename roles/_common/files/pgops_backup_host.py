@@ -2,7 +2,8 @@
 # Copyright: contributors to pgops.backup
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """The host entry point of the scripts that cron and systemd run without Ansible: the monitoring check, the
-restore drill, the logical and base backup jobs and wal-g's time retention. The runtime task installs it beside
+restore drill, the logical and base backup jobs, wal-g's time retention and the gate a Barman server puts before
+its database host's SSH key. The runtime task installs it beside
 the collection's module_utils (/usr/local/lib/pgops-backup); /usr/local/bin/pgops-backup-monitor,
 pgops-restore-drill, pgops-backup-dumps and pgops-backup-expire run it as
 ``python3 pgops_backup_host.py monitor|drill|dumps|expire ARGS``.
@@ -67,7 +68,10 @@ def main(argv):
     if command == "expire":
         from ansible_collections.pgops.backup.plugins.module_utils.retention import expire
         return expire.main(args, host)
-    host.print_error("usage: pgops_backup_host.py monitor|drill|dumps|expire ARGS")
+    if command == "barman-gate":
+        from ansible_collections.pgops.backup.plugins.module_utils.drivers import barman_gate
+        return barman_gate.main(args, host)
+    host.print_error("usage: pgops_backup_host.py monitor|drill|dumps|expire|barman-gate ARGS")
     return 2
 
 

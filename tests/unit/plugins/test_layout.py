@@ -27,7 +27,7 @@ LAYERS = {"module_utils.core": 0, "module_utils.policy": 1, "module_utils.driver
           "host_entry": 5}
 # what the scheduled scripts run (roles/_common/files/pgops_backup_host.py) and so the hosts hold
 ENTRY_MODULES = ("module_utils.monitoring.monitor", "module_utils.restore.drill", "module_utils.dumps.job",
-                 "module_utils.retention.expire")
+                 "module_utils.retention.expire", "module_utils.drivers.barman_gate")
 
 
 def part_of(module):

@@ -13,7 +13,6 @@ import pytest
 
 from ansible.errors import AnsibleFilterError
 
-from ansible_collections.pgops.backup.plugins.module_utils import policy as policy_module
 from ansible_collections.pgops.backup.plugins.filter.policy import (
     FilterModule, archive_settings, backup_jobs, backup_policy, barman_failed_checks, pgbackrest_config,
     policy_with_passphrases, repository_index, walg_backup_support, walg_config, walg_version)
@@ -78,7 +77,7 @@ def test_filters_are_registered():
     assert sorted(FilterModule().filters()) == sorted([
         "backup_policy", "policy_with_passphrases", "archive_settings", "pgbackrest_config", "repository_index",
         "backup_jobs", "tool_check_argv", "walg_config", "walg_backup_support", "walg_version", "pgbackrest_queue_max",
-        "barman_server_settings", "barman_failed_checks"])
+        "barman_server_settings", "barman_failed_checks", "barman_argv", "barman_streaming_directory"])
 
 
 class TestBackupPolicy:
@@ -337,9 +336,7 @@ class TestRepositoryIndex:
         assert "of one of 1 (offsite)" in filter_error(repository_index, walg_policy(), 2, "restore_repository")
 
 
-def test_barman_schedules_its_backups_and_leaves_retention_to_barman_cron(monkeypatch):
-    # barman is not among the tools users may name until its role deploys it (issue 17)
-    monkeypatch.setattr(policy_module, "TOOLS", policy_module.DRIVER_TOOLS)
+def test_barman_schedules_its_backups_and_leaves_retention_to_barman_cron():
     policy = backup_policy(variables(tool="barman", repository_host="barman1",
                                      repositories=[{"name": "local", "type": "posix", "retention": {"full": 2}}],
                                      schedule={"full": "30 1 * * *", "diff": "", "incr": "", "expire": "45 3 * * *"}))

@@ -1,10 +1,7 @@
 # -*- coding: utf-8 -*-
 # Copyright: contributors to pgops.backup
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""The policy with pg_backup_tool barman: what Barman 3.4 and 3.13 cannot hold is refused, naming the variable.
-
-Barman is not among the tools users may name until its role deploys it (issue 17); these tests add it to
-policy.TOOLS, so they check the very path normalize_policy will take then."""
+"""The policy with pg_backup_tool barman: what Barman 3.4 and 3.13 cannot hold is refused, naming the variable."""
 
 from __future__ import absolute_import, division, print_function
 
@@ -12,16 +9,10 @@ __metaclass__ = type
 
 import pytest
 
-from ansible_collections.pgops.backup.plugins.module_utils import policy as policy_module
 from ansible_collections.pgops.backup.plugins.module_utils.core.errors import PolicyError
-from ansible_collections.pgops.backup.plugins.module_utils.policy import DRIVER_TOOLS, minimal_policy, normalize_policy
+from ansible_collections.pgops.backup.plugins.module_utils.policy import minimal_policy, normalize_policy
 
 FULL_ONLY = {"full": "30 1 * * *", "diff": "", "incr": "", "expire": ""}
-
-
-@pytest.fixture(autouse=True)
-def barman_allowed(monkeypatch):
-    monkeypatch.setattr(policy_module, "TOOLS", DRIVER_TOOLS)
 
 
 def local(**overrides):
@@ -50,10 +41,19 @@ def refused(variable, **settings):
     return str(info.value)
 
 
-def test_a_posix_catalog_with_an_s3_copy_behind_a_barman_server_is_accepted():
-    policy = normalize_policy(**barman(repositories=[local(), offsite()], compression="gzip"))
+def test_a_posix_catalog_behind_a_barman_server_is_accepted():
+    policy = normalize_policy(**barman(compression="gzip"))
     assert policy["tool"] == "barman" and policy["repository_host"] == "barman1"
-    assert [repo["type"] for repo in policy["repositories"]] == ["posix", "s3"]
+    assert [repo["type"] for repo in policy["repositories"]] == ["posix"]
+
+
+def test_an_s3_copy_is_refused_until_the_role_deploys_barman_cloud():
+    message = refused("pg_backup_repositories[1]", repositories=[local(), offsite()])
+    assert "not deployed by this collection yet" in message
+
+
+def test_barman_without_a_barman_server_is_refused():
+    assert "Barman server" in refused("pg_backup_repository_host", repository_host=None)
 
 
 def test_a_posix_repository_without_a_path_lives_in_barmans_home():
@@ -104,13 +104,6 @@ def test_a_differential_retention_is_refused():
 def test_brotli_is_refused_naming_what_barman_compresses_with():
     message = refused("pg_backup_compression", compression="brotli")
     assert "gzip, bzip2, zstd, lz4, lzma, none" in message
-
-
-def test_users_cannot_name_barman_until_its_role_deploys_it(monkeypatch):
-    monkeypatch.undo()
-    with pytest.raises(PolicyError) as info:
-        normalize_policy(**barman())
-    assert info.value.variable == "pg_backup_tool"
 
 
 def test_the_modules_minimal_policy_names_barmans_catalog():

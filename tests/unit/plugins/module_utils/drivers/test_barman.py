@@ -147,20 +147,23 @@ def test_the_check_is_barmans_own_in_json():
 @pytest.mark.parametrize("release", sorted(LABELS))
 def test_inventory_lists_each_done_backup_and_the_archive_range(fixture_text, release):
     oldest, newest = LABELS[release]
-    outputs = {"list-backups": "list-backups", oldest: "show-backup-oldest", newest: "show-backup-latest"}
+    outputs = {"list-backups": "list-backups", oldest: "show-backup-oldest", newest: "show-backup-latest",
+               "sync-info": "sync-info"}
     calls = []
 
     def run(argv):
         calls.append(argv)
-        key = argv[-1] if argv[3] == "show-backup" else argv[3]
+        key = argv[-1] if "show-backup" in argv else [word for word in argv if word in outputs][0]
+        if key == "sync-info":  # a later capture of the same release's catalog: its newest segment
+            return fixture_text("barman/sync-info-trixie.captured.json")
         return fixture_text("barman/%s-%s.captured.json" % (outputs[key], release))
 
     (repository,) = driver().inventory(run)["repositories"]
     assert [b["label"] for b in repository["backups"]] == [oldest, newest]
     assert all(b["type"] == "full" and b["error"] is False and b["repository"] == 1 for b in repository["backups"])
     assert repository["archive"]["min"] == "000000010000000000000003"
-    assert repository["archive"]["max"] == {"bookworm": "000000010000000000000006",
-                                            "trixie": "000000010000000000000008"}[release]
+    assert repository["archive"]["max"] == "00000001000000000000000B"
+    assert calls[-1] == ["/usr/bin/barman", "sync-info", "main"]
     assert (repository["index"], repository["name"], repository["status"]) == (1, "local", "ok")
     assert calls[0] == ["/usr/bin/barman", "-f", "json", "list-backups", "main"]
 

@@ -62,10 +62,16 @@ def test_an_incremental_backup_names_its_parent_and_a_failed_one_is_an_error():
     assert (backup["type"], backup["prior"], backup["error"], backup["start"]) == ("incr", "B1", True, None)
 
 
-@pytest.mark.parametrize("release, segment", [("bookworm", "000000010000000000000006"),
-                                              ("trixie", "000000010000000000000008")])
-def test_the_archive_ends_where_show_backup_latest_says(fixture_text, release, segment):
-    assert newest_archived_segment(captured(fixture_text, "show-backup-latest", release), "main") == segment
+@pytest.mark.parametrize("fixture, segment", [("sync-info-timelines-bookworm", "00000002000000000000000E"),
+                                              ("sync-info-trixie", "00000001000000000000000B")])
+def test_the_archive_ends_at_the_newest_segment_of_the_newest_timeline(fixture_text, fixture, segment):
+    # bookworm's was captured after two restores: timeline 2 has one segment, timeline 3 only its history file
+    assert newest_archived_segment(fixture_text("barman/%s.captured.json" % fixture)) == segment
+
+
+def test_sync_info_without_its_catalog_is_an_error():
+    with pytest.raises(ToolError):
+        newest_archived_segment('{"_ERROR": ["Unknown server main"]}')
 
 
 @pytest.mark.parametrize("release", RELEASES)
