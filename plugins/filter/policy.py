@@ -158,6 +158,12 @@ def barman_argv(policy, action):
     return registry.driver_for(policy).maintenance_argv(action)
 
 
+def barman_gate_host(policy):
+    """The name a database host's postgres reaches its Barman server's gate by (its ~/.ssh/config Host entry), as
+    the driver's requests use it."""
+    return barman.gate_host(policy["stanza"])
+
+
 @_failing_with_its_message
 def barman_streaming_directory(show_server_output, server):
     """receive-wal's directory, from `barman -f json show-server SERVER`."""
@@ -188,6 +194,7 @@ class FilterModule(object):
             "barman_server_settings": barman_server_settings,
             "barman_failed_checks": barman_failed_checks,
             "barman_argv": barman_argv,
+            "barman_gate_host": barman_gate_host,
             "barman_streaming_directory": barman_streaming_directory,
             "walg_config": walg_config,
             "walg_backup_support": walg_backup_support,

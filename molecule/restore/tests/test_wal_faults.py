@@ -298,7 +298,10 @@ def test_repository_unreachable_during_recovery_fails_unpromoted_and_archives_no
     print("after: %s" % unreachable["state"])
     assert unreachable["state"]["service"] != "active" and unreachable["state"]["standby_signal"]
     assert unreachable["state"]["control"] in ("shut down in recovery", "in archive recovery")
-    assert unreachable["wal_after"] == unreachable["wal_before"]
+    # nothing was archived from the failed restore; the daily expire job (45 3 * * *) may have pruned the oldest WAL
+    # meanwhile, which is retention's business, not the restore's
+    added = sorted(set(unreachable["wal_after"]) - set(unreachable["wal_before"]))
+    assert not added, added
 
 
 def test_with_the_repository_back_the_same_restore_completes(unreachable):

@@ -109,7 +109,7 @@ def on_database_host(stanza):
 
 
 class Barman(BackupTool):
-    """On the Barman server (gate None) every command line runs Barman itself; on the database host
+    """On the Barman server (gate False) every command line runs Barman itself; on the database host
     (gate=True) it is a request over SSH to the server's gate (barman_gate), which runs the same command line
     there."""
 

@@ -14,7 +14,7 @@ import pytest
 from ansible.errors import AnsibleFilterError
 
 from ansible_collections.pgops.backup.plugins.filter.policy import (
-    FilterModule, archive_settings, backup_jobs, backup_policy, barman_failed_checks, pgbackrest_config,
+    FilterModule, archive_settings, backup_jobs, backup_policy, barman_failed_checks, barman_gate_host, pgbackrest_config,
     policy_with_passphrases, repository_index, walg_backup_support, walg_config, walg_version)
 from ansible_collections.pgops.backup.plugins.plugin_utils.jobs import JOB_WRAPPER
 
@@ -77,7 +77,7 @@ def test_filters_are_registered():
     assert sorted(FilterModule().filters()) == sorted([
         "backup_policy", "policy_with_passphrases", "archive_settings", "pgbackrest_config", "repository_index",
         "backup_jobs", "tool_check_argv", "walg_config", "walg_backup_support", "walg_version", "pgbackrest_queue_max",
-        "barman_server_settings", "barman_failed_checks", "barman_argv", "barman_streaming_directory"])
+        "barman_server_settings", "barman_failed_checks", "barman_argv", "barman_gate_host", "barman_streaming_directory"])
 
 
 class TestBackupPolicy:
@@ -355,3 +355,10 @@ def test_barmans_failed_checks_are_named_with_their_hints(fixture_text):
 
 def test_output_that_is_not_barmans_counts_as_a_failed_check():
     assert barman_failed_checks("Traceback (most recent call last):", "main") == ["barman check"]
+
+
+def test_the_gate_host_is_the_drivers_name_for_the_server():
+    # the ~/.ssh/config entry the role writes and the name the driver's requests use must be one
+    from ansible_collections.pgops.backup.plugins.module_utils.drivers.barman import Barman
+    assert barman_gate_host({"stanza": "main"}) == "pgops-barman-main"
+    assert Barman({"tool": "barman", "stanza": "main"}, gate=True).list_backups_argv()[4] == "pgops-barman-main"
