@@ -23,10 +23,6 @@ def tool_argument_spec():
     )
 
 
-# the tools that keep a WAL archive the restore and WAL modules read
-ARCHIVE_READING_TOOLS = ("pgbackrest", "walg", "barman")
-
-
 def refuse_barman_until_drilled(module, what):
     """Fail, naming the tool option: the scratch-cluster check of a Barman backup (on its server) is not proven
     yet (issue 17), so it is refused rather than half-run."""

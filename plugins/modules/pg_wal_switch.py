@@ -79,7 +79,8 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.pgops.backup.plugins.module_utils.core.errors import ToolError
 from ansible_collections.pgops.backup.plugins.module_utils.module_support import (
-    ARCHIVE_READING_TOOLS, cluster_session, tool_argument_spec, tool_for)
+    cluster_session, tool_argument_spec, tool_for)
+from ansible_collections.pgops.backup.plugins.module_utils.policy import TOOLS
 from ansible_collections.pgops.backup.plugins.module_utils.restore.preflight import archive_wal
 from ansible_collections.pgops.backup.plugins.module_utils.restore.recovery import archive_end
 
@@ -93,9 +94,10 @@ def main():
     )
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
     params = module.params
-    if params["tool"] not in ARCHIVE_READING_TOOLS:
+    # the WAL archiving tools: the dumps role's kinds keep no archive
+    if params["tool"] not in TOOLS:
         module.fail_json(msg="tool: %s keeps no WAL archive; pg_wal_switch is for %s"
-                             % (params["tool"], ", ".join(ARCHIVE_READING_TOOLS)))
+                             % (params["tool"], ", ".join(TOOLS)))
 
     session = cluster_session(params["socket_dir"], params["port"])
     tool, dummy, run = tool_for(module)
