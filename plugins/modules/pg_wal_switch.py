@@ -59,7 +59,7 @@ EXAMPLES = r"""
 RETURN = r"""
 archived_through:
   description:
-    - Where the archive ends - C(segment), the closed segment; C(lsn), its end; C(time), the epoch seconds of the
+    - Where the archive ends - C(segment), the newest closed segment; C(lsn), its end; C(time), the epoch seconds of the
       switch; C(next_xid), the first transaction id not yet assigned then; C(archive_end_segment), the newest
       segment the repositories hold.
     - In check mode, the cluster's current position, not yet archived.

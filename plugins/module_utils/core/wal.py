@@ -74,3 +74,11 @@ def reached(replay_lsn, archive_end, size=DEFAULT_SEGMENT_SIZE):
 def next_segment(name, size=DEFAULT_SEGMENT_SIZE):
     timeline, number = parse_segment(name, size)
     return segment_name(timeline, number + 1, size)
+
+
+def previous_segment(name, size=DEFAULT_SEGMENT_SIZE):
+    """The segment before ``name`` on its timeline; ValueError for the first segment of WAL."""
+    timeline, number = parse_segment(name, size)
+    if number == 0:
+        raise ValueError("%r is the first WAL segment: none comes before it" % (name,))
+    return segment_name(timeline, number - 1, size)

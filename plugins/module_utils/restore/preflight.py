@@ -17,22 +17,35 @@ from ansible_collections.pgops.backup.plugins.module_utils.core.errors import To
 from ansible_collections.pgops.backup.plugins.module_utils.core.postgres import PG_STAT_ARCHIVER_SQL
 from ansible_collections.pgops.backup.plugins.module_utils.core.targets import lsn_value
 from ansible_collections.pgops.backup.plugins.module_utils.core.timestamps import to_epoch
-from ansible_collections.pgops.backup.plugins.module_utils.core.wal import parse_segment
+from ansible_collections.pgops.backup.plugins.module_utils.core.wal import parse_segment, previous_segment, segment_size
 
 POLL_SECONDS = 2
 KEPT_WAL_FORMAT = "%Y%m%dT%H%M%SZ"
-# pg_switch_wal() returns the end of the segment it closed; pg_walfile_name() of it names that segment
+# pg_switch_wal() returns the end of the segment it closed, and pg_walfile_name() of it names that segment; but when
+# the current segment is empty the switch does nothing and returns a position inside that open segment, which is
+# never archived until something is written: INSERT_SQL, read after the switch, settles which segment is closed
 SWITCH_SQL = ("SELECT pg_walfile_name(s.lsn) AS segment, s.lsn::text AS lsn, "
               "extract(epoch FROM clock_timestamp())::float8 AS epoch, "
               "pg_snapshot_xmax(pg_current_snapshot())::text AS next_xid FROM (SELECT pg_switch_wal() AS lsn) s")
 POSITION_SQL = ("SELECT pg_walfile_name(pg_current_wal_lsn()) AS segment, pg_current_wal_lsn()::text AS lsn, "
                 "extract(epoch FROM clock_timestamp())::float8 AS epoch, "
                 "pg_snapshot_xmax(pg_current_snapshot())::text AS next_xid")
+INSERT_SQL = ("SELECT pg_walfile_name(pg_current_wal_insert_lsn()) AS segment, "
+              "current_setting('wal_segment_size') AS segment_size")
 
 
 def _holds(end, segment):
     """Whether an archive ending at segment ``end`` holds ``segment`` (names sort by timeline, then position)."""
     return end is not None and end >= segment
+
+
+def _switch(conn, query):
+    """The switch's position, its segment the last closed one: the segment before the one now being written
+    bounds it (a switch of an empty segment closes nothing; the closed one is then the segment before it)."""
+    position = query(conn, SWITCH_SQL)[0]
+    inserting = query(conn, INSERT_SQL)[0]
+    closed = previous_segment(inserting["segment"], segment_size(inserting["segment_size"]))
+    return dict(position, segment=min(position["segment"], closed))
 
 
 def archive_wal(session, archive_end, timeout, switch=True, clock=time.time, sleep=time.sleep):
@@ -44,7 +57,7 @@ def archive_wal(session, archive_end, timeout, switch=True, clock=time.time, sle
     switched and nothing waited for: the position is the server's current one. ToolError when the archive does
     not receive the segment within timeout seconds, with what pg_stat_archiver says about it.
     """
-    position = session(lambda conn, query: query(conn, SWITCH_SQL if switch else POSITION_SQL)[0])
+    position = session(_switch if switch else lambda conn, query: query(conn, POSITION_SQL)[0])
     result = {"segment": position["segment"], "lsn": position["lsn"], "time": float(position["epoch"]),
               "next_xid": int(position["next_xid"]), "archive_end_segment": None}
     if not switch:

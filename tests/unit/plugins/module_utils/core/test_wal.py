@@ -44,6 +44,13 @@ def test_the_segment_of_an_lsn_and_the_next_one():
     assert wal.next_segment("0000000100000000000000FF") == "000000010000000100000000"
 
 
+def test_the_previous_segment_crosses_a_log_id_at_the_segment_size_and_not_before_the_first():
+    assert wal.previous_segment("000000010000000100000000") == "0000000100000000000000FF"
+    assert wal.previous_segment("000000030000000100000000", size=1 << 30) == "000000030000000000000003"
+    with pytest.raises(ValueError):
+        wal.previous_segment("000000010000000000000000")
+
+
 def test_replay_reached_the_archive_end_when_its_last_byte_is_in_or_past_the_last_segment():
     assert wal.reached("0/9000110", "000000010000000000000009")
     assert wal.reached("0/A000060", "000000010000000000000009")

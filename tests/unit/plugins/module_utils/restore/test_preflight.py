@@ -16,7 +16,7 @@ import pytest
 from ansible_collections.pgops.backup.plugins.module_utils.core.errors import ToolError
 from ansible_collections.pgops.backup.plugins.module_utils.restore.physical import restore_summary
 from ansible_collections.pgops.backup.plugins.module_utils.restore.preflight import (
-    SWITCH_SQL, archive_wal, check_within_archive, keep_unarchived_wal, unarchived_wal)
+    INSERT_SQL, SWITCH_SQL, archive_wal, check_within_archive, keep_unarchived_wal, unarchived_wal)
 
 SEG = "00000001000000000000000%d"
 
@@ -24,8 +24,11 @@ SEG = "00000001000000000000000%d"
 class FakeServer(object):
     """A running server whose archiver archives a segment after ``archived_after`` polls."""
 
-    def __init__(self, archived_after=1, last_archived=SEG % 4, failed=None):
+    def __init__(self, archived_after=1, last_archived=SEG % 4, failed=None, switched=(SEG % 5, "0/6000000"),
+                 inserting=SEG % 6):
         self.statements = []
+        self.switched = switched
+        self.inserting = inserting
         self.polls = 0
         self.archived_after = archived_after
         self.last_archived = last_archived
@@ -41,7 +44,9 @@ class FakeServer(object):
             archived = SEG % 5 if self.polls > self.archived_after else self.last_archived
             failed_wal, failed_time = self.failed or (None, None)
             return [{"last_archived_wal": archived, "last_failed_wal": failed_wal, "last_failed_time": failed_time}]
-        return [{"segment": SEG % 5, "lsn": "0/6000000", "epoch": 1796200000.25, "next_xid": "742"}]
+        if sql == INSERT_SQL:
+            return [{"segment": self.inserting, "segment_size": "16MB"}]
+        return [{"segment": self.switched[0], "lsn": self.switched[1], "epoch": 1796200000.25, "next_xid": "742"}]
 
 
 class TestArchiveWal:
@@ -49,10 +54,18 @@ class TestArchiveWal:
         server = FakeServer(archived_after=2)
         ends = iter([SEG % 4, SEG % 5])
         result = archive_wal(server.session, lambda: next(ends), 60, clock=clock, sleep=clock.sleep)
-        assert server.statements[0] == SWITCH_SQL
+        assert server.statements[:2] == [SWITCH_SQL, INSERT_SQL]
         assert result == {"segment": SEG % 5, "lsn": "0/6000000", "time": 1796200000.25, "next_xid": 742,
                           "archive_end_segment": SEG % 5}
         assert clock.now == 6  # polled every 2 s until both said so
+
+    def test_a_switch_of_an_empty_segment_waits_for_the_segment_an_earlier_switch_closed(self, clock):
+        # nothing written since the last switch: pg_switch_wal() is a no-op naming the open segment 5, which
+        # is not archived until something is written; segment 4 is the newest closed one
+        server = FakeServer(archived_after=10 ** 6, last_archived=SEG % 4, switched=(SEG % 5, "0/5000028"),
+                            inserting=SEG % 5)
+        result = archive_wal(server.session, lambda: SEG % 4, 60, clock=clock, sleep=clock.sleep)
+        assert result["segment"] == SEG % 4 and result["archive_end_segment"] == SEG % 4 and clock.now == 0
 
     def test_times_out_naming_the_segment_and_the_archivers_last_failure(self, clock):
         server = FakeServer(archived_after=10 ** 6, failed=(SEG % 5, "2026-12-02 03:00:00+00"))
