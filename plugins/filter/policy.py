@@ -58,15 +58,8 @@ def repository_index(policy, value, variable):
 
 
 def archive_settings(policy):
-    """The postgresql.conf settings for archiving with the policy's tool."""
-    tool = registry.driver_for(policy)
-    return {
-        "wal_level": policy["wal_level"],
-        "archive_mode": "on",
-        "archive_command": tool.archive_command(),
-        "restore_command": tool.restore_command(),
-        "archive_timeout": "%ds" % policy["archive_timeout"],
-    }
+    """The postgresql.conf settings for archiving with the policy's tool, as its driver has them."""
+    return registry.driver_for(policy).archive_settings()
 
 
 def pgbackrest_config(policy, host_role, pg, process_max, repository_host=None, pg_host=None,

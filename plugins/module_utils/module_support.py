@@ -23,12 +23,14 @@ def tool_argument_spec():
     )
 
 
-def refuse_barman_until_drilled(module, what):
-    """Fail, naming the tool option: the scratch-cluster check of a Barman backup (on its server) is not proven
-    yet (issue 17), so it is refused rather than half-run."""
-    if module.params["tool"] == "barman":
-        module.fail_json(msg="tool: %s does not check Barman backups yet; restore one with pgops.backup.pg_restore "
-                             "or playbooks/restore.yml" % what)
+def refuse_barman_off_its_server(module, what):
+    """Fail, naming the tool option, on a database host of a Barman server: a Barman backup is checked on its
+    server, as barman, where `barman verify-backup` and a scratch cluster run beside the catalog; the gate offers
+    a database host neither."""
+    if module.params["tool"] == barman.Barman.name and barman.on_database_host(module.params["stanza"]):
+        where = "%s/%s.conf" % (barman.CONFIG_DIR, module.params["stanza"])
+        module.fail_json(msg="tool: %s checks a Barman backup on its Barman server (no %s here): run it there as "
+                             "barman (become_user: barman)" % (what, where))
 
 
 def cluster_argument_spec():

@@ -22,6 +22,9 @@ description:
     with archive_mode off.
   - Fails when recovery stops short (a missing, corrupt or unreachable segment), naming the segment and
     PostgreSQL's own words, and when a check fails, with every check's result.
+  - With O(tool=barman) it runs on the Barman server, as barman; the backup is first verified with
+    C(barman verify-backup) (pg_verifybackup against its backup_manifest), and a backup that fails that is not
+    restored. On a database host of a Barman server it fails, naming O(tool).
 version_added: "0.1.0"
 author: pgops.backup developers (@pgops)
 extends_documentation_fragment:
@@ -111,7 +114,8 @@ target:
   returned: always
   type: dict
 checks:
-  description: Each check with its name, whether it passed, its value where it has one, and details.
+  description: Each check with its name, whether it passed, its value where it has one, and details; with
+    O(tool=barman) the first is C(barman verify-backup).
   returned: when the scratch cluster started
   type: list
   elements: dict
@@ -143,7 +147,7 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.pgops.backup.plugins.module_utils.core.targets import check_reachable, normalize_target
 from ansible_collections.pgops.backup.plugins.module_utils.module_support import (
-    LOCAL_KINDS, refuse_barman_until_drilled, target_argument_spec, tool_argument_spec, tool_for)
+    LOCAL_KINDS, refuse_barman_off_its_server, target_argument_spec, tool_argument_spec, tool_for)
 from ansible_collections.pgops.backup.plugins.module_utils.restore.physical import data_directory_state, free_port
 from ansible_collections.pgops.backup.plugins.module_utils.restore.scratch import ScratchCluster, restore_and_check
 
@@ -172,9 +176,9 @@ def main():
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
     params = module.params
     result = dict(changed=False, passed=False)
-    refuse_barman_until_drilled(module, "pg_restore_check")
+    refuse_barman_off_its_server(module, "pg_restore_check")
     if params["tool"] in LOCAL_KINDS:
-        module.fail_json(msg="tool: pg_restore_check proves physical backups of pgbackrest and walg; a %s backup is "
+        module.fail_json(msg="tool: pg_restore_check proves physical backups of pgbackrest, walg and barman; a %s backup is "
                              "checked by restoring it (%s)" % (params["tool"], LOCAL_RESTORE[params["tool"]]), **result)
     try:
         result["target"] = check_reachable(normalize_target(params["target"]))

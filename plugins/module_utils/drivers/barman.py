@@ -136,6 +136,13 @@ class Barman(BackupTool):
             raise ValueError("repository %s: Barman's scheduled jobs run on its own catalog, the posix repository"
                              % repository.get("name"))
 
+    def archive_settings(self):
+        """The database host's drop-in with streaming WAL: archive_command stays unused (receive-wal pulls WAL), but
+        archive_timeout is what closes a segment on a quiet server. Barman's catalog, a restore and a scheduled
+        backup's --wait count closed segments only (receive-wal's .partial is none of them), so without it the RPO
+        would be however long the server takes to fill 16 MB."""
+        return {"wal_level": self.policy["wal_level"], "archive_timeout": "%ds" % self.policy["archive_timeout"]}
+
     def backup_argv(self, repository, backup_type):
         """A full backup that waits until its WAL is archived, so a DONE backup is one a restore can use (and a
         barman-cloud copy of it can run)."""
@@ -158,6 +165,14 @@ class Barman(BackupTool):
 
     def show_backup_argv(self, label):
         return self._ask(["show-backup", label], [self.binary, "-f", "json", "show-backup", self._server(), label])
+
+    def verify_argv(self, label):
+        """`barman verify-backup`: pg_verifybackup against the backup's backup_manifest (pg_basebackup writes one
+        from PostgreSQL 13), so a changed byte fails before a restore that would copy it unseen. On the Barman server
+        only: the gate offers no such request."""
+        if self.gate:
+            raise ValueError("a Barman backup is verified on its server, as barman, not through the gate")
+        return [self.binary, "verify-backup", self._server(), check_backup_label(label)]
 
     def get_wal_argv(self, name):
         """One WAL file (segment or history) on stdout, decompressed: what restore_command fetches."""

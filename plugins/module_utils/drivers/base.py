@@ -25,6 +25,17 @@ class BackupTool(object):
         self.cluster = cluster
 
     # archiving: the settings the archiving role writes into postgresql.conf
+    def archive_settings(self):
+        """The archiving drop-in's settings: archive_command and restore_command of this tool, archive_timeout
+        from the policy's RPO."""
+        return {
+            "wal_level": self.policy["wal_level"],
+            "archive_mode": "on",
+            "archive_command": self.archive_command(),
+            "restore_command": self.restore_command(),
+            "archive_timeout": "%ds" % self.policy["archive_timeout"],
+        }
+
     def archive_command(self):
         raise NotImplementedError
 
@@ -74,3 +85,8 @@ class BackupTool(object):
         restore from (None: the tool chooses). ValueError names a wrong argument.
         """
         raise NotImplementedError
+
+    def verify_argv(self, label):
+        """The tool's own check of one backup's files before a drill restores it, or None where the restore itself
+        proves them (pgBackRest checks each file's checksum as it restores) or the tool has no such check."""
+        return None

@@ -52,9 +52,6 @@ def normalize_drill(tool, stanza, schedule, target="latest", repository=None, ke
     which repository takes its index or name and 'all' each in turn. Returns the configuration the drill script
     reads, plus 'cron' (the schedule's cron fields, None when the drill is not scheduled)."""
     minimal_policy(tool, stanza)
-    if tool == "barman" and str(schedule or "").strip():
-        raise PolicyError("pg_backup_drill_schedule", "the drill cannot restore Barman's backups yet (its scratch "
-                          "cluster on the Barman server is still to come): set pg_backup_drill_schedule: \"\" there")
     if target not in DRILL_TARGETS:
         raise PolicyError("pg_backup_drill_target", "%r is not one of %s: a drill restores the newest backup"
                           % (target, ", ".join(DRILL_TARGETS)))

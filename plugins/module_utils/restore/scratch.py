@@ -211,10 +211,22 @@ def run_checks(cluster, options):
     return checks
 
 
+def verify_backup(tool, run, label):
+    """The tool's own check of the backup's files (drivers' verify_argv), as a passed check: [] where the tool has
+    none. A backup that fails it raises ToolError: it is not restored at all, so a copy that would start from a
+    changed file cannot pass the checks that follow."""
+    argv = tool.verify_argv(label)
+    if not argv:
+        return []
+    lines = [line.strip() for line in (run(argv) or "").splitlines() if line.strip()]
+    return [{"name": "%s verify-backup" % tool.name, "passed": True,
+             "detail": lines[-1] if lines else "backup %s verified" % label}]
+
+
 def restore_and_check(tool, run, scratch, target, options, clock=time.time, sleep=time.sleep):
-    """Restore a backup into the scratch cluster, start it, prove where recovery ended (restore.recovery), promote
-    it, run the checks, then stop and remove it, also when something fails. The one procedure of
-    pg_restore_check and of the scheduled restore drill.
+    """Verify the backup where its tool can (verify_backup), restore it into the scratch cluster, start it, prove
+    where recovery ended (restore.recovery), promote it, run the checks, then stop and remove it, also when
+    something fails. The one procedure of pg_restore_check and of the scheduled restore drill.
 
     tool: a driver; run: ``run(argv) -> stdout`` raising ToolError; scratch: a ScratchCluster whose directory
     was checked (foreign() is None); target: a normalized target; options: backup, repository, timeout,
@@ -229,6 +241,7 @@ def restore_and_check(tool, run, scratch, target, options, clock=time.time, slee
     timeout = options.get("timeout", 600)
     try:
         result["backup"] = result["backup"] or starting_backup(tool, run, target, options.get("repository"))
+        verified = verify_backup(tool, run, result["backup"])
         scratch.prepare_directory()
         plan = tool.restore_plan(scratch.data, backup=result["backup"], target=target, target_action="pause",
                                  primary=False, repository=options.get("repository"))
@@ -245,7 +258,7 @@ def restore_and_check(tool, run, scratch, target, options, clock=time.time, slee
         result["recovery"]["rpo_seconds"] = None if epoch is None else round(max(end_read - epoch, 0.0), 2)
         result["rto_seconds"] = round(clock() - started, 2)
         result["recovered"] = scratch.facts()
-        result["checks"] = run_checks(scratch, options)
+        result["checks"] = verified + run_checks(scratch, options)
         result["checked_seconds"] = round(clock() - started, 2)
         result["passed"] = all(check["passed"] for check in result["checks"])
     except RecoveryFailed as exc:

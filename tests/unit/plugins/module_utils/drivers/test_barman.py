@@ -171,3 +171,10 @@ def test_inventory_lists_each_done_backup_and_the_archive_range(fixture_text, re
 def test_an_empty_catalog_has_no_archive_range():
     (repository,) = driver().inventory(lambda argv: '{"main": []}')["repositories"]
     assert repository["backups"] == [] and repository["archive"] == {"min": None, "max": None}
+
+
+def test_the_database_hosts_drop_in_closes_segments_within_the_rpo_and_archives_nothing():
+    policy = {"tool": "barman", "stanza": "main", "wal_level": "replica", "archive_timeout": 60,
+              "repositories": [LOCAL]}
+    # receive-wal pulls the WAL; archive_timeout closes the segment it is writing, which only then is restorable
+    assert registry.driver_for(policy).archive_settings() == {"wal_level": "replica", "archive_timeout": "60s"}

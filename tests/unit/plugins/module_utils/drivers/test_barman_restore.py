@@ -73,6 +73,31 @@ class TestRequestsFromTheDatabaseHost(object):
         assert str(info.value).startswith(word)
 
 
+class TestTheScratchClusterOnTheServer(object):
+    """What pg_restore_check and the drill run as barman on the Barman server."""
+
+    def test_the_backup_is_verified_by_barman_before_a_restore(self):
+        assert on_server().verify_argv("20261204T010203") == [
+            "/usr/bin/barman", "verify-backup", "main", "20261204T010203"]
+
+    def test_verification_is_not_asked_through_the_gate(self):
+        with pytest.raises(ValueError, match="on its server"):
+            on_database_host().verify_argv("20261204T010203")
+
+    @pytest.mark.parametrize("label", ["--reset", "../x", ""])
+    def test_a_label_that_is_not_one_is_refused(self, label):
+        with pytest.raises(ValueError, match="is not a backup label"):
+            on_server().verify_argv(label)
+
+    def test_the_scratch_cluster_is_recovered_locally_and_fetches_wal_from_barman_itself(self):
+        plan = on_server().restore_plan("/var/tmp/pgops-restore-drill/data", backup="20261204T010203",
+                                        target={"type": "immediate"})
+        assert plan["argv"] == ["/usr/bin/barman", "-f", "json", "recover", "--get-wal", "main", "20261204T010203",
+                                "/var/tmp/pgops-restore-drill/data"]
+        assert plan["auto_conf"]["restore_command"] == "/usr/bin/barman get-wal main %f > %p"
+        assert plan["auto_conf"]["archive_mode"] == "off"
+
+
 class TestTheGate(object):
     def test_recover_writes_into_the_database_host_the_gate_names_only(self):
         assert gate("recover 20261204T010203 %s standby" % DATA, "postgres@db1") == [

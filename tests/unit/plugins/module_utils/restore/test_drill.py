@@ -84,11 +84,9 @@ class TestNormalizeDrill(object):
         with pytest.raises(PolicyError):
             drill.normalize_drill(**settings(tool="bacula", scratch_directory="/var/tmp/drill"))
 
-    def test_a_scheduled_drill_of_barman_is_refused_until_it_can_restore_barmans_backups(self):
-        with pytest.raises(PolicyError) as info:
-            drill.normalize_drill(**settings(tool="barman", scratch_directory="/var/tmp/drill"))
-        assert info.value.variable == "pg_backup_drill_schedule"
-        assert drill.normalize_drill(**settings(tool="barman", schedule="", scratch_directory="/var/tmp/drill"))
+    def test_barmans_backups_are_drilled_on_schedule_like_the_other_tools(self):
+        config = drill.normalize_drill(**settings(tool="barman", scratch_directory="/var/tmp/drill"))
+        assert config["tool"] == "barman" and config["cron"]
 
     @pytest.mark.parametrize("overrides, variable, found", [
         ({"schedule": "30 4 1 * *\n* * * * * root id"}, "pg_backup_drill_schedule", "a newline at character 11"),

@@ -15,10 +15,16 @@ from ansible_collections.pgops.backup.plugins.module_utils.restore.recovery impo
 
 
 class FakeTool(object):
-    def __init__(self, fail_restore=False, offsite=False):
+    name = "fake"
+
+    def __init__(self, fail_restore=False, offsite=False, verifies=False):
         self.fail_restore = fail_restore
         self.offsite = offsite
+        self.verifies = verifies
         self.plans = []
+
+    def verify_argv(self, label):
+        return ["verify", label] if self.verifies else None
 
     def inventory(self, run):
         repositories = [{"index": 1, "archive": {"min": "000000010000000000000001",
@@ -164,6 +170,34 @@ def test_a_failed_restore_is_reported_and_the_scratch_cluster_removed():
                                                {"backup": "F1"})
     assert result["passed"] is False and "checksum mismatch" in result["msg"] and "checks" not in result
     assert scratch.calls[-2:] == ["stop", "remove"]
+
+
+def test_a_tool_that_verifies_its_backups_does_so_first_and_the_result_is_the_first_check(monkeypatch):
+    monkeypatch.setattr(restore_scratch, "amcheck", lambda cluster, db: {"name": "amcheck " + db, "passed": True})
+    ran = []
+
+    def run(argv):
+        ran.append(argv)
+        return "Verifying backup 'F1' on server main\nCalling pg_verifybackup\nbackup successfully verified\n"
+
+    tool = FakeTool(verifies=True)
+    result = restore_scratch.restore_and_check(tool, run, FakeScratch(), {"type": "latest", "value": None}, {})
+    assert result["passed"] is True and ran[0] == ["verify", "F1"]
+    assert result["checks"][0] == {"name": "fake verify-backup", "passed": True,
+                                   "detail": "backup successfully verified"}
+
+
+def test_a_backup_that_fails_its_tools_verification_is_never_restored():
+    def run(argv):
+        if argv[0] == "verify":
+            raise ToolError('barman failed (exit 1): ERROR: pg_verifybackup: error: checksum mismatch for file '
+                            '"base/5/16390"')
+        return ""
+
+    tool, scratch = FakeTool(verifies=True), FakeScratch()
+    result = restore_scratch.restore_and_check(tool, run, scratch, {"type": "latest", "value": None}, {})
+    assert result["passed"] is False and 'checksum mismatch for file "base/5/16390"' in result["msg"]
+    assert tool.plans == [] and "prepare" not in scratch.calls and "checks" not in result
 
 
 def test_a_cluster_that_does_not_start_is_reported():
